@@ -1,0 +1,478 @@
+"""The brainstate-facing Optimizer: registration, the update pipeline, its States.
+
+Every shared feature is applied here, once, in this order (``docs/concepts.md``):
+
+1. loss scaling: ``g = g / loss_scale_factor``
+2. non-finite check: with ``skip_nonfinite`` a NaN/Inf anywhere skips the call
+3. accumulation: k calls accumulate, the k-th continues with their mean
+4. clipping: per-parameter norm, then global norm, then value
+5. coupled weight decay: ``g = g + wd * p``
+6. decoupled weight decay: ``p = p - p * wd * lr``
+7. the update rule (its slots, the learning rate of this step)
+8. EMA of the parameters, and its periodic overwrite
+"""
+import contextlib
+import functools
+from typing import Any, Dict, NamedTuple, Optional
+
+import brainstate
+import jax
+import jax.numpy as jnp
+
+from . import _registry as registry
+from . import _validate as check
+from .rules.base import Rule
+from .transforms import accumulation, clipping, ema
+from .transforms import weight_decay as decay
+from .transforms.lr import as_schedule, describe
+
+__all__ = ['Optimizer', 'OptimState', 'UpdateInfo']
+
+
+class OptimState(brainstate.LongTermState):
+    """A State that holds optimizer memory (accumulators, step counts, EMA weights)."""
+
+
+class UpdateInfo(NamedTuple):
+    """What :meth:`Optimizer.update` returns, for a training loop to log.
+
+    Attributes
+    ----------
+    lr : jax.Array
+        The learning rate of this call (float32 scalar).
+    grad_norm : jax.Array
+        Global L2 norm of the incoming gradients after loss scaling and
+        before clipping (NaN or Inf when a gradient is not finite).
+    applied : jax.Array
+        True when the parameters moved: False on a skipped non-finite step
+        and on the calls that only accumulate.
+    finite : jax.Array
+        True when every gradient element was finite.
+    """
+    lr: Any
+    grad_norm: Any
+    applied: Any
+    finite: Any
+
+
+SHARED_OPTIONS_DOC = """
+    lr : float, LRScheduler or callable
+        Learning rate: a non-negative float, an :class:`brainopt.LRScheduler`,
+        or any callable of the step count (an optax schedule works). It is
+        evaluated inside the compiled step with the number of updates applied
+        before this one (0 on the first).
+    weight_decay : float, default 0.0
+        Weight decay coefficient. Its meaning is set by ``weight_decay_mode``.
+    weight_decay_mode : {'coupled', 'decoupled'}, default 'coupled'
+        ``'coupled'`` adds ``weight_decay * p`` to the gradient before the
+        rule (L2 penalty; torch.optim and braintools). ``'decoupled'``
+        shrinks the weights by ``p * weight_decay * lr`` beside the rule
+        (Keras and AdamW).
+    weight_decay_exclude : str, sequence of str, or callable, optional
+        Parameters that do not decay: regular expressions searched in the
+        dotted parameter path (``'bias'``), or a predicate of the path that
+        returns True to exclude.
+    grad_clip_value : float, optional
+        Clip every gradient element into ``[-v, v]`` (Keras ``clipvalue``).
+    grad_clip_norm : float, optional
+        Clip the global L2 norm over all gradients (braintools
+        ``grad_clip_norm``, Keras ``global_clipnorm``, torch
+        ``clip_grad_norm_``). Non-finite elements are left out of the norm.
+    grad_clip_norm_per_param : float, optional
+        Clip each parameter's own gradient norm (Keras ``clipnorm``).
+    use_ema : bool, default False
+        Keep an exponential moving average of the parameters (Keras).
+    ema_momentum : float, default 0.99
+        ``avg = m * avg + (1 - m) * p``; the first applied update sets
+        ``avg = p``.
+    ema_overwrite_frequency : int, optional
+        Every this many applied updates, overwrite the parameters with their
+        average. Otherwise call :meth:`copy_ema_to_params` at the end, or
+        evaluate inside ``with opt.ema_weights():``.
+    loss_scale_factor : float, optional
+        Gradients are divided by it before anything else.
+    gradient_accumulation_steps : int, optional
+        ``k`` calls of :meth:`update` accumulate; the k-th applies their mean
+        once. In between, the parameters, the rule's slots, the step count
+        and the EMA do not move, and the rule does not run. The step count
+        that schedules and EMA see counts applied updates, not calls.
+    skip_nonfinite : bool, default False
+        If a gradient holds NaN or Inf, skip the whole call: nothing moves
+        and ``skipped_steps`` counts it. Off, such a step is applied as
+        computed, and ``update``'s result reports ``finite=False``.
+    name : str, optional
+        Prefix of the optimizer's State names (default: the class name).
+"""
+
+
+def with_shared_options(cls):
+    """Append the shared options' documentation to a class docstring."""
+    if cls.__doc__ and '{shared_options}' in cls.__doc__:
+        cls.__doc__ = cls.__doc__.replace('{shared_options}', SHARED_OPTIONS_DOC.strip('\n'))
+    return cls
+
+
+def _is_traced(*trees):
+    return any(isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree.leaves(t))
+
+
+class _Weights:
+    """The registered parameters; a plain object, so that ``brainstate.graph``
+    does not list the model's States among the optimizer's."""
+
+    def __init__(self):
+        self.entries = []
+        self.by_path = {}
+        self.ids = set()
+        self.prefixes = set()
+        self.leaf_names = []
+
+
+@with_shared_options
+class Optimizer(brainstate.graph.Node):
+    """An update rule composed with every shared feature, on brainstate States.
+
+    Subclasses (:class:`brainopt.Adadelta`, :class:`brainopt.Adagrad`, ...)
+    only choose the :class:`brainopt.rules.Rule`.
+
+    Parameters
+    ----------
+    rule : Rule
+        The update rule.
+    {shared_options}
+    """
+
+    def __init__(
+        self,
+        rule: Rule,
+        lr=1e-3,
+        *,
+        weight_decay: float = 0.0,
+        weight_decay_mode: str = 'coupled',
+        weight_decay_exclude=None,
+        grad_clip_value: Optional[float] = None,
+        grad_clip_norm: Optional[float] = None,
+        grad_clip_norm_per_param: Optional[float] = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: Optional[int] = None,
+        loss_scale_factor: Optional[float] = None,
+        gradient_accumulation_steps: Optional[int] = None,
+        skip_nonfinite: bool = False,
+        name: Optional[str] = None,
+    ):
+        owner = type(self).__name__
+        if not isinstance(rule, Rule):
+            raise TypeError(f'{owner}: rule must be a brainopt.rules.Rule, got {type(rule).__name__}')
+        self.rule = rule
+        self._lr = lr
+        self._schedule = as_schedule(lr, owner)
+        self.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=owner)
+        if weight_decay_mode not in decay.MODES:
+            raise ValueError(f"{owner}: weight_decay_mode must be 'coupled' or 'decoupled', got {weight_decay_mode!r}")
+        self.weight_decay_mode = weight_decay_mode
+        if not (weight_decay_exclude is None or callable(weight_decay_exclude) or isinstance(weight_decay_exclude, str)
+                or all(isinstance(p, str) for p in weight_decay_exclude)):
+            raise TypeError(f'{owner}: weight_decay_exclude must be a pattern string, a sequence of them, '
+                            f'or a predicate of the parameter path, got {weight_decay_exclude!r}')
+        self.weight_decay_exclude = weight_decay_exclude
+        self.grad_clip_value = check.optional_real('grad_clip_value', grad_clip_value, low=0., low_open=True, owner=owner)
+        self.grad_clip_norm = check.optional_real('grad_clip_norm', grad_clip_norm, low=0., low_open=True, owner=owner)
+        self.grad_clip_norm_per_param = check.optional_real(
+            'grad_clip_norm_per_param', grad_clip_norm_per_param, low=0., low_open=True, owner=owner)
+        if not isinstance(use_ema, bool):
+            raise TypeError(f'{owner}: use_ema must be a bool, got {use_ema!r}')
+        self.use_ema = use_ema
+        self.ema_momentum = check.real('ema_momentum', ema_momentum, low=0., high=1., owner=owner)
+        self.ema_overwrite_frequency = check.positive_int(
+            'ema_overwrite_frequency', ema_overwrite_frequency, owner=owner, allow_none=True)
+        self.loss_scale_factor = check.optional_real(
+            'loss_scale_factor', loss_scale_factor, low=0., low_open=True, owner=owner)
+        self.gradient_accumulation_steps = check.positive_int(
+            'gradient_accumulation_steps', gradient_accumulation_steps, owner=owner, allow_none=True)
+        if not isinstance(skip_nonfinite, bool):
+            raise TypeError(f'{owner}: skip_nonfinite must be a bool, got {skip_nonfinite!r}')
+        self.skip_nonfinite = skip_nonfinite
+        self.name = owner if name is None else str(name)
+
+        # -- the optimizer's memory: every piece is an OptimState --------------------
+        self.step_count = OptimState(jnp.zeros((), jnp.int32), name=f'{self.name}.step_count')
+        self.slots = {s: OptimState({}, name=f'{self.name}.{s}') for s in rule.slots}
+        if use_ema:
+            self.ema = OptimState({}, name=f'{self.name}.ema')
+        if self._accumulating:
+            self.grad_accum = OptimState({}, name=f'{self.name}.grad_accum')
+            self.accum_count = OptimState(jnp.zeros((), jnp.int32), name=f'{self.name}.accum_count')
+        if skip_nonfinite:
+            self.skipped_steps = OptimState(jnp.zeros((), jnp.int32), name=f'{self.name}.skipped_steps')
+
+        self._weights = _Weights()
+        self._decay_mask = frozenset()
+        self._compiled = jax.jit(self._pure_step, donate_argnums=(2,))
+
+    @property
+    def _accumulating(self):
+        return self.gradient_accumulation_steps is not None and self.gradient_accumulation_steps > 1
+
+    # -- learning rate ------------------------------------------------------------------
+    @property
+    def lr(self):
+        """The learning rate as given: a float, a schedule or a callable."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._schedule = as_schedule(value, type(self).__name__)
+        self._lr = value
+        self._compiled = jax.jit(self._pure_step, donate_argnums=(2,))
+
+    @property
+    def current_lr(self):
+        """The learning rate that the next update applies."""
+        return self._schedule(self.step_count.value)
+
+    # -- registration ---------------------------------------------------------------------
+    def register_trainable_weights(self, states):
+        """Register the States to train.
+
+        Parameters
+        ----------
+        states : dict or pytree of brainstate.State
+            What ``model.states(brainstate.ParamState)`` returns (tuple-path
+            keys), or any dict / nested dict / list of States. A State's
+            value may be an array, a Quantity, or a pytree of them. Calling
+            it again adds new weights and keeps every existing accumulator;
+            a State already registered is ignored.
+
+        Returns
+        -------
+        Optimizer
+            ``self``, so that calls can be chained.
+        """
+        w = self._weights
+        new = []
+        taken = set(w.leaf_names)
+        for path, state in registry.flatten_states(states).items():
+            if id(state) in w.ids:
+                continue
+            if path in w.by_path:
+                raise ValueError(f'register_trainable_weights: path {registry.path_str(path)!r} is already '
+                                 f'registered to another State')
+            entry = registry.describe_leaves(path, state)
+            clash = taken.intersection(entry.leaves)
+            if clash:
+                raise ValueError(f'register_trainable_weights: parameter name(s) {sorted(clash)} are used twice; '
+                                 f'give the States distinct paths')
+            taken.update(entry.leaves)
+            new.append(entry)
+        if not new:
+            return self
+        params = registry.read_params(new)
+        for s, values in self.rule.init(params).items():
+            self.slots[s].value = {**self.slots[s].value, **values}
+        if self.use_ema:
+            self.ema.value = {**self.ema.value, **{k: jnp.array(v, copy=True) for k, v in params.items()}}
+        if self._accumulating:
+            self.grad_accum.value = {**self.grad_accum.value, **accumulation.zeros_like_tree(params)}
+        for e in new:
+            w.entries.append(e)
+            w.by_path[e.path] = e
+            w.ids.add(id(e.state))
+            w.leaf_names.extend(e.leaves)
+            w.prefixes.update(e.path[:i] for i in range(1, len(e.path)))
+        self._decay_mask = decay.decay_mask(w.leaf_names, self.weight_decay_exclude)
+        return self
+
+    @property
+    def param_paths(self):
+        """Dotted paths of the registered States, in registration order."""
+        return [e.name for e in self._weights.entries]
+
+    # -- the update -----------------------------------------------------------------------
+    def update(self, grads) -> UpdateInfo:
+        """Apply one step of gradients.
+
+        Parameters
+        ----------
+        grads : dict
+            What ``brainstate.transform.grad(..., grad_states=...)`` returns:
+            one gradient per registered State, with the State's structure and
+            each array's exact shape.
+
+        Returns
+        -------
+        UpdateInfo
+            The learning rate used, the global gradient norm, whether the
+            step was applied and whether the gradients were finite.
+
+        Notes
+        -----
+        Called eagerly, the whole step runs as one compiled, cached
+        computation that donates the optimizer's own buffers: an array
+        obtained earlier from one of its States is invalid after the call
+        (read it again). Inside ``brainstate.transform.jit``, ``for_loop``
+        or ``scan`` it is traced into the caller's computation.
+        """
+        w = self._weights
+        if not w.entries:
+            raise RuntimeError(f'{type(self).__name__}.update was called before register_trainable_weights; '
+                               f'call opt.register_trainable_weights(model.states(brainstate.ParamState)) first')
+        g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads)
+        params = registry.read_params(w.entries)
+        state = self._read_state()
+        step = self._pure_step if _is_traced(g, params, state) else self._compiled
+        new_params, new_state, info = step(params, g, state)
+        registry.write_params(w.entries, new_params)
+        self._write_state(new_state)
+        return info
+
+    def _read_state(self) -> Dict[str, Any]:
+        state = {'step': self.step_count.value, 'slots': {s: st.value for s, st in self.slots.items()}}
+        if self.use_ema:
+            state['ema'] = self.ema.value
+        if self._accumulating:
+            state['acc'] = self.grad_accum.value
+            state['acc_count'] = self.accum_count.value
+        if self.skip_nonfinite:
+            state['skipped'] = self.skipped_steps.value
+        return state
+
+    def _write_state(self, state):
+        self.step_count.value = state['step']
+        for s, st in self.slots.items():
+            st.value = state['slots'][s]
+        if self.use_ema:
+            self.ema.value = state['ema']
+        if self._accumulating:
+            self.grad_accum.value = state['acc']
+            self.accum_count.value = state['acc_count']
+        if self.skip_nonfinite:
+            self.skipped_steps.value = state['skipped']
+
+    def _pure_step(self, params, grads, state):
+        """The whole update as a pure function of arrays: the one builder."""
+        count = state['step']
+        lr = self._schedule(count)
+        if self.loss_scale_factor is not None:
+            grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
+        grad_norm = clipping.global_norm(grads)
+        finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(g)) for g in grads.values()])
+
+        def apply(g, state):
+            g = self._clip_and_couple(g, params)
+            p = params
+            if self.weight_decay and self.weight_decay_mode == 'decoupled':
+                p = decay.apply_decoupled(p, self.weight_decay, lr, self._decay_mask)
+            deltas, slots = self.rule.update(g, params, state['slots'], count, lr)
+            p = {k: p[k] + deltas[k].astype(p[k].dtype) for k in p}
+            state = dict(state, slots=slots, step=count + 1)
+            if self.use_ema:
+                state['ema'] = ema.ema_update(state['ema'], p, self.ema_momentum, count)
+                if self.ema_overwrite_frequency is not None:
+                    p = ema.ema_overwrite(p, state['ema'], self.ema_overwrite_frequency, count)
+            return p, state, jnp.asarray(True)
+
+        def on_finite():
+            if not self._accumulating:
+                return apply(grads, state)
+            acc, acc_count, ready, mean = accumulation.accumulate(
+                state['acc'], grads, state['acc_count'], self.gradient_accumulation_steps)
+
+            def release():
+                p, s, applied = apply(mean, state)
+                return p, dict(s, acc=accumulation.zeros_like_tree(acc), acc_count=jnp.zeros_like(acc_count)), applied
+
+            def hold():
+                return params, dict(state, acc=acc, acc_count=acc_count), jnp.asarray(False)
+
+            return jax.lax.cond(ready, release, hold)
+
+        if self.skip_nonfinite:
+            def skip():
+                return params, dict(state, skipped=state['skipped'] + 1), jnp.asarray(False)
+
+            new_params, new_state, applied = jax.lax.cond(finite, on_finite, skip)
+        else:
+            new_params, new_state, applied = on_finite()
+        return new_params, new_state, UpdateInfo(lr=lr, grad_norm=grad_norm, applied=applied, finite=finite)
+
+    def _clip_and_couple(self, grads, params):
+        if self.grad_clip_norm_per_param is not None:
+            grads = clipping.clip_by_param_norm(grads, self.grad_clip_norm_per_param)
+        if self.grad_clip_norm is not None:
+            grads = clipping.clip_by_global_norm(grads, self.grad_clip_norm)
+        if self.grad_clip_value is not None:
+            grads = clipping.clip_by_value(grads, self.grad_clip_value)
+        if self.weight_decay and self.weight_decay_mode == 'coupled':
+            grads = decay.add_coupled(grads, params, self.weight_decay, self._decay_mask)
+        return grads
+
+    # -- reading the optimizer's memory ---------------------------------------------------
+    def get_slot(self, slot: str, path):
+        """One parameter's accumulator, with the structure of its State's value.
+
+        Parameters
+        ----------
+        slot : str
+            A slot of the rule (``opt.rule.slots``), or ``'ema'``, or
+            ``'grad_accum'`` when those features are on.
+        path : tuple or str
+            The parameter's path as registered (``('l1', 'weight')``) or dotted
+            (``'l1.weight'``).
+        """
+        entry = self._entry(path)
+        stores = {**self.slots, **({'ema': self.ema} if self.use_ema else {}),
+                  **({'grad_accum': self.grad_accum} if self._accumulating else {})}
+        if slot not in stores:
+            raise KeyError(f'{type(self).__name__} has no slot {slot!r}; its slots are {sorted(stores)}')
+        values = stores[slot].value
+        return jax.tree.unflatten(entry.treedef, [values[n] for n in entry.leaves])
+
+    def _entry(self, path):
+        w = self._weights
+        key = registry.path_str(path) if isinstance(path, tuple) else str(path)
+        for e in w.entries:
+            if e.name == key:
+                return e
+        raise KeyError(f'no registered parameter at path {key!r}; registered paths: {self.param_paths}')
+
+    # -- EMA --------------------------------------------------------------------------------
+    def _require_ema(self, what):
+        if not self.use_ema:
+            raise RuntimeError(f'{type(self).__name__}.{what} needs use_ema=True')
+
+    def copy_ema_to_params(self):
+        """Overwrite the parameters with their moving averages (Keras's
+        ``finalize_variable_values``)."""
+        self._require_ema('copy_ema_to_params')
+        registry.write_params(self._weights.entries, {k: jnp.array(v, copy=True) for k, v in self.ema.value.items()})
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """Evaluate with the EMA weights; the trained weights come back on exit.
+
+        Examples
+        --------
+        >>> import brainstate, brainopt, jax.numpy as jnp
+        >>> w = brainstate.ParamState(jnp.ones(3))
+        >>> opt = brainopt.Adagrad(lr=0.1, use_ema=True)
+        >>> opt = opt.register_trainable_weights({'w': w})
+        >>> _ = opt.update({'w': jnp.ones(3)})
+        >>> trained = w.value
+        >>> with opt.ema_weights():
+        ...     bool((w.value == opt.get_slot('ema', 'w')).all())
+        True
+        >>> bool((w.value == trained).all())
+        True
+        """
+        self._require_ema('ema_weights')
+        saved = registry.read_params(self._weights.entries)
+        self.copy_ema_to_params()
+        try:
+            yield self
+        finally:
+            registry.write_params(self._weights.entries, saved)
+
+    def __repr__(self):
+        args = [f'lr={describe(self._lr)}'] + [f'{k}={v!r}' for k, v in self.rule.config().items()]
+        return f'{type(self).__name__}({", ".join(args)})'

@@ -1,0 +1,40 @@
+"""Adadelta (Zeiler, 2012)."""
+import jax.numpy as jnp
+
+from .base import Rule, full_like
+
+__all__ = ['AdadeltaRule']
+
+
+class AdadeltaRule(Rule):
+    r"""The Adadelta update, with :math:`\epsilon` inside both square roots.
+
+    .. math::
+
+        v_t = \rho v_{t-1} + (1-\rho) g_t^2, \qquad
+        \Delta_t = \sqrt{\frac{u_{t-1} + \epsilon}{v_t + \epsilon}}\, g_t, \\
+        u_t = \rho u_{t-1} + (1-\rho) \Delta_t^2, \qquad
+        \theta_t = \theta_{t-1} - \eta \Delta_t
+
+    This is the formula of the paper, torch.optim, optax and Keras alike. The
+    ratio is taken under one square root, so the compiled step computes one
+    ``sqrt`` per element and keeps no full-size temporaries.
+    """
+    slots = ('square_avg', 'acc_delta')
+
+    def __init__(self, rho: float, eps: float):
+        self.rho = rho
+        self.eps = eps
+
+    def init_leaf(self, param):
+        return {'square_avg': full_like(param, 0.), 'acc_delta': full_like(param, 0.)}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        rho, eps = self.rho, self.eps
+        square_avg = rho * slots['square_avg'] + (1 - rho) * grad * grad
+        delta = jnp.sqrt((slots['acc_delta'] + eps) / (square_avg + eps)) * grad
+        acc_delta = rho * slots['acc_delta'] + (1 - rho) * delta * delta
+        return -lr.astype(delta.dtype) * delta, {'square_avg': square_avg, 'acc_delta': acc_delta}
+
+    def config(self):
+        return {'rho': self.rho, 'eps': self.eps}

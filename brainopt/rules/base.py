@@ -1,0 +1,83 @@
+"""The contract between an update rule and the engine.
+
+An update rule is its slots plus a short function. It never sees loss
+scaling, accumulation, clipping, weight decay, EMA or units: the engine
+(:mod:`brainopt.optimizer`) applies those around it, once, for every rule.
+"""
+from typing import Dict, Tuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ['Rule']
+
+
+class Rule:
+    """Base class of the per-parameter update rules.
+
+    A subclass names its ``slots`` (the accumulators its paper needs, one array
+    of the parameter's shape per slot) and implements :meth:`init_leaf` and
+    :meth:`update_leaf` for one parameter array. The engine maps them over
+    every parameter. A rule that needs information across parameters
+    overrides :meth:`init` and :meth:`update` instead.
+
+    The rule returns the *change* of the parameter, learning rate included, so
+    that each rule can keep the exact arithmetic order of its reference
+    implementation.
+    """
+
+    #: names of the per-parameter accumulators, in order
+    slots: Tuple[str, ...] = ()
+
+    def init_leaf(self, param: jax.Array) -> Dict[str, jax.Array]:
+        """Initial slot values for one parameter array."""
+        return {}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        """Return ``(delta, new_slots)`` for one parameter array.
+
+        Parameters
+        ----------
+        grad : jax.Array
+            The processed gradient (after scaling, accumulation, clipping and
+            coupled weight decay).
+        param : jax.Array
+            The parameter before the update.
+        slots : dict
+            This parameter's slot arrays, keyed by slot name.
+        count : jax.Array
+            Number of updates applied before this one (int32 scalar, 0 first).
+        lr : jax.Array
+            The learning rate of this step (float32 scalar).
+        """
+        raise NotImplementedError
+
+    # -- whole-tree versions; the engine calls these ---------------------------------
+    def init(self, params: Dict[str, jax.Array]) -> Dict[str, Dict[str, jax.Array]]:
+        """Slots for a dict of parameter arrays, as ``{slot: {leaf_name: array}}``."""
+        per_leaf = {name: self.init_leaf(p) for name, p in params.items()}
+        return {s: {name: per_leaf[name][s] for name in params} for s in self.slots}
+
+    def update(self, grads, params, state, count, lr):
+        """Return ``(deltas, new_state)`` for dicts keyed by leaf name."""
+        deltas, new_state = {}, {s: {} for s in self.slots}
+        for name, g in grads.items():
+            leaf_slots = {s: state[s][name] for s in self.slots}
+            delta, leaf_slots = self.update_leaf(g, params[name], leaf_slots, count, lr)
+            deltas[name] = delta
+            for s in self.slots:
+                new_state[s][name] = leaf_slots[s]
+        return deltas, new_state
+
+    def config(self) -> dict:
+        """The rule's hyperparameters, for ``repr`` and checkpoints."""
+        return {}
+
+    def __repr__(self):
+        args = ', '.join(f'{k}={v!r}' for k, v in self.config().items())
+        return f'{type(self).__name__}({args})'
+
+
+def full_like(param, value):
+    """A fresh buffer (never an alias of ``param``) filled with ``value``."""
+    return jnp.full(jnp.shape(param), value, dtype=jnp.result_type(param))

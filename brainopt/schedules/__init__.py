@@ -1,0 +1,4 @@
+"""Learning-rate schedules."""
+from .base import LRScheduler
+
+__all__ = ['LRScheduler']

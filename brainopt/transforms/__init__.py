@@ -1,0 +1,8 @@
+"""Shared features, one concept a file, each written once for every rule.
+
+The engine in :mod:`brainopt.optimizer` composes them in one documented
+order (see ``docs/concepts.md``).
+"""
+from . import accumulation, clipping, ema, lr, weight_decay
+
+__all__ = ['accumulation', 'clipping', 'ema', 'lr', 'weight_decay']

@@ -1,0 +1,45 @@
+"""Weight decay: coupled (L2 added to the gradient) or decoupled (shrink the weights).
+
+Which parameters decay is decided once, at registration, by
+:func:`decay_mask`; the compiled step receives the decided set.
+"""
+import re
+from typing import Callable, Iterable, Optional, Union
+
+__all__ = ['decay_mask', 'add_coupled', 'apply_decoupled', 'MODES']
+
+#: accepted values of ``weight_decay_mode``
+MODES = ('coupled', 'decoupled')
+
+Exclude = Optional[Union[str, Iterable[str], Callable[[str], bool]]]
+
+
+def _excluded(exclude: Exclude, path: str) -> bool:
+    if exclude is None:
+        return False
+    if callable(exclude):
+        return bool(exclude(path))
+    if isinstance(exclude, str):
+        exclude = (exclude,)
+    return any(re.search(p, path) for p in exclude)
+
+
+def decay_mask(names, exclude: Exclude):
+    """Leaf names that receive weight decay.
+
+    ``exclude`` is ``None``, a regular expression (or several) searched in the
+    dotted parameter path (``'bias'`` excludes ``'l1.weight.bias'``, as Keras's
+    ``exclude_from_weight_decay(var_names=['bias'])`` does), or a predicate of
+    the path that returns True for parameters to exclude.
+    """
+    return frozenset(n for n in names if not _excluded(exclude, n))
+
+
+def add_coupled(grads, params, weight_decay, mask):
+    """L2 penalty: ``g + weight_decay * p`` (torch.optim and braintools meaning)."""
+    return {k: g + weight_decay * params[k] if k in mask else g for k, g in grads.items()}
+
+
+def apply_decoupled(params, weight_decay, lr, mask):
+    """Shrink the weights: ``p - p * weight_decay * lr`` (Keras and AdamW meaning)."""
+    return {k: p - p * (weight_decay * lr).astype(p.dtype) if k in mask else p for k, p in params.items()}
