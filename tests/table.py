@@ -1,0 +1,47 @@
+"""The one table of optimizers that drives every contract test.
+
+A new optimizer is one new row: how to build it for the tests, which
+hyperparameter values are out of range, and the slots its paper needs.
+"""
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Tuple
+
+import brainopt
+
+
+@dataclass
+class OptimizerInfo:
+    name: str
+    cls: Callable
+    kwargs: Dict                       # a configuration that moves parameters visibly
+    slots: Tuple[str, ...]             # the accumulators its paper needs, one array per parameter each
+    bad_hyperparams: List[Tuple[str, object, type]] = field(default_factory=list)  # (arg, value, error)
+
+    def make(self, **overrides):
+        return self.cls(**{**self.kwargs, **overrides})
+
+    def __repr__(self):
+        return self.name
+
+
+COMMON_BAD = [
+    ('lr', -0.1, ValueError), ('lr', 'fast', TypeError),
+    ('weight_decay', -1e-3, ValueError), ('weight_decay_mode', 'l2', ValueError),
+    ('grad_clip_value', 0.0, ValueError), ('grad_clip_norm', -1.0, ValueError),
+    ('grad_clip_norm_per_param', 0.0, ValueError),
+    ('ema_momentum', 1.5, ValueError), ('ema_momentum', -0.1, ValueError),
+    ('ema_overwrite_frequency', 0, ValueError), ('ema_overwrite_frequency', 2.5, TypeError),
+    ('loss_scale_factor', 0.0, ValueError),
+    ('gradient_accumulation_steps', 0, ValueError), ('gradient_accumulation_steps', 1.5, TypeError),
+    ('use_ema', 'yes', TypeError), ('skip_nonfinite', 1, TypeError),
+]
+
+OPTIMIZERS = [
+    OptimizerInfo(
+        'Adadelta', brainopt.Adadelta, dict(lr=1.0, rho=0.9, eps=1e-6), ('square_avg', 'acc_delta'),
+        [('rho', 1.01, ValueError), ('rho', -0.5, ValueError), ('eps', -1e-6, ValueError)] + COMMON_BAD),
+    OptimizerInfo(
+        'Adagrad', brainopt.Adagrad, dict(lr=0.1), ('sum',),
+        [('eps', -1.0, ValueError), ('lr_decay', -0.1, ValueError), ('initial_accumulator_value', -0.1, ValueError),
+         ('eps_placement', 'middle', ValueError)] + COMMON_BAD),
+]
