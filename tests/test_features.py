@@ -208,3 +208,19 @@ def test_lr_setter_takes_effect_without_stale_cache():
     opt.lr = 0.25
     opt.update({'a': jnp.ones(1)})
     np.testing.assert_allclose(ws['a'].value, [-1.25])
+
+
+class HalvingSchedule(brainopt.LRScheduler):
+    """Halve the learning rate every 2 updates: a pure jnp function of the step."""
+
+    def __call__(self, step):
+        return 0.4 * 0.5 ** (step // 2)
+
+
+def test_lr_scheduler_object_inside_jit():
+    ws = states_of(a=np.zeros(1))
+    opt = brainopt.Optimizer(CountingRule(), lr=HalvingSchedule()).register_trainable_weights(ws)
+    step = brainstate.transform.jit(lambda g: opt.update(g).lr)
+    lrs = [float(step({'a': jnp.ones(1)})) for _ in range(5)]
+    np.testing.assert_allclose(lrs, [0.4, 0.4, 0.2, 0.2, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(ws['a'].value, [-sum(lrs)], rtol=1e-6)
