@@ -134,6 +134,10 @@ def match_grads(entries: List[Entry], by_path: Dict[Tuple, Entry], prefixes, gra
             raise ValueError(f'update: gradient for {e.name!r} has structure {treedef}, '
                              f'expected the structure of the parameter {e.treedef}')
         for name, leaf, unit, shape, dtype in zip(e.leaves, flat, e.units, e.shapes, e.dtypes):
+            # fast path: a plain array of exactly the parameter's shape and dtype
+            if getattr(leaf, 'dtype', None) == dtype and not units.is_quantity(leaf) and leaf.shape == shape:
+                out[name] = leaf
+                continue
             if leaf is None:
                 raise ValueError(f'update: gradient for {name!r} is None')
             m = units.grad_mantissa(leaf, unit, name)
