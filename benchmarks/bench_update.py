@@ -63,6 +63,24 @@ BASELINE = 'optax_jit'
 # -- optimizers: one constructor per library, with the same hyperparameters ---------------
 
 
+
+def update_call(opt, grads, state_objs, in_jit):
+    """A timed call of ``opt.update(grads)``, eager or inside ``brainstate.transform.jit``,
+    that waits for every State it writes (brainopt and braintools.optim alike)."""
+    if in_jit:
+        @brainstate.transform.jit
+        def step(g):
+            opt.update(g)
+
+        def call():
+            step(grads)
+            jax.block_until_ready([s.value for s in state_objs])
+    else:
+        def call():
+            out = opt.update(grads)
+            jax.block_until_ready((out, [s.value for s in state_objs]))
+    return call
+
 def _brainopt_adagrad():
     kw = dict(lr=0.01, lr_decay=0.0, initial_accumulator_value=0.1, eps=1e-10)
     try:
@@ -125,20 +143,7 @@ def build_contenders(spec, case, init_params, grads):
         opt = spec['brainopt']()
         opt.register_trainable_weights(states)
         state_objs = list(states.values()) + [opt.step_count] + list(opt.slots.values())
-
-        if in_jit:
-            @brainstate.transform.jit
-            def step(g, opt=opt):
-                opt.update(g)
-
-            def call(step=step, objs=state_objs):
-                step(grads)
-                jax.block_until_ready([s.value for s in objs])
-        else:
-            def call(opt=opt, objs=state_objs):
-                info = opt.update(grads)
-                jax.block_until_ready((info, [s.value for s in objs]))
-        contenders.append(T.Contender(key, label, call))
+        contenders.append(T.Contender(key, label, update_call(opt, grads, state_objs, in_jit)))
         read[key] = state_reader(states)
 
     # 3-4. braintools.optim, eager and inside brainstate.transform.jit
@@ -148,19 +153,7 @@ def build_contenders(spec, case, init_params, grads):
         opt = spec['braintools']()
         opt.register_trainable_weights(states)
         state_objs = list(states.values()) + [opt.opt_state, opt.step_count]
-        if in_jit:
-            @brainstate.transform.jit
-            def step(g, opt=opt):
-                opt.update(g)
-
-            def call(step=step, objs=state_objs):
-                step(grads)
-                jax.block_until_ready([s.value for s in objs])
-        else:
-            def call(opt=opt, objs=state_objs):
-                opt.update(grads)
-                jax.block_until_ready([s.value for s in objs])
-        contenders.append(T.Contender(key, label, call))
+        contenders.append(T.Contender(key, label, update_call(opt, grads, state_objs, in_jit)))
         read[key] = state_reader(states)
 
     # 5. raw optax, jitted with donated params and state: the baseline
