@@ -13,6 +13,7 @@ Every shared feature is applied here, once, in this order (``docs/concepts.md``)
 """
 import contextlib
 import functools
+import inspect
 from typing import Any, Dict, NamedTuple, Optional
 
 import brainstate
@@ -475,4 +476,7 @@ class Optimizer(brainstate.graph.Node):
 
     def __repr__(self):
         args = [f'lr={describe(self._lr)}'] + [f'{k}={v!r}' for k, v in self.rule.config().items()]
+        shared = inspect.signature(Optimizer.__init__).parameters
+        args += [f'{k}={getattr(self, k)!r}' for k, p in shared.items()
+                 if p.kind is p.KEYWORD_ONLY and k != 'name' and getattr(self, k) != p.default]
         return f'{type(self).__name__}({", ".join(args)})'

@@ -224,3 +224,8 @@ def test_lr_scheduler_object_inside_jit():
     lrs = [float(step({'a': jnp.ones(1)})) for _ in range(5)]
     np.testing.assert_allclose(lrs, [0.4, 0.4, 0.2, 0.2, 0.1], rtol=1e-6)
     np.testing.assert_allclose(ws['a'].value, [-sum(lrs)], rtol=1e-6)
+
+
+def test_repr_shows_every_option_that_is_not_default():
+    text = repr(brainopt.Adadelta(lr=0.5, grad_clip_norm=10.0, use_ema=True))
+    assert text == 'Adadelta(lr=0.5, rho=0.9, eps=1e-06, grad_clip_norm=10.0, use_ema=True)'
