@@ -209,7 +209,7 @@ class Optimizer(brainstate.graph.Node):
 
         self._weights = _Weights()
         self._decay_mask = frozenset()
-        self._compiled = jax.jit(self._pure_step, donate_argnums=(2,))
+        self._reset_compiled()
 
     @property
     def _accumulating(self):
@@ -225,6 +225,10 @@ class Optimizer(brainstate.graph.Node):
     def lr(self, value):
         self._schedule = as_schedule(value, type(self).__name__)
         self._lr = value
+        self._reset_compiled()
+
+    def _reset_compiled(self):
+        # the eager path: one cached computation that donates the optimizer's own buffers (argument 2)
         self._compiled = jax.jit(self._pure_step, donate_argnums=(2,))
 
     @property
@@ -376,11 +380,11 @@ class Optimizer(brainstate.graph.Node):
         def on_finite():
             if not self._accumulating:
                 return apply(grads, state)
-            acc, acc_count, ready, mean = accumulation.accumulate(
+            acc, acc_count, ready = accumulation.accumulate(
                 state['acc'], grads, state['acc_count'], self.gradient_accumulation_steps)
 
             def release():
-                p, s, applied = apply(mean, state)
+                p, s, applied = apply(accumulation.mean(acc, self.gradient_accumulation_steps), state)
                 return p, dict(s, acc=accumulation.zeros_like_tree(acc), acc_count=jnp.zeros_like(acc_count)), applied
 
             def hold():
