@@ -26,7 +26,8 @@ class Rule:
     implementation.
     """
 
-    #: names of the per-parameter accumulators, in order
+    #: names of the per-parameter accumulators, in order; a rule whose slots depend on its
+    #: hyperparameters sets ``self.slots`` in ``__init__`` (SGD without momentum keeps none)
     slots: Tuple[str, ...] = ()
 
     def init_leaf(self, param: jax.Array) -> Dict[str, jax.Array]:

@@ -1,0 +1,79 @@
+"""Adam (Kingma and Ba, 2015) and its AMSGrad variant (Reddi, Kale and Kumar, 2018)."""
+import math
+
+import jax.numpy as jnp
+
+from .base import Rule, full_like
+
+__all__ = ['AdamRule', 'lerp', 'bias_correction']
+
+
+def bias_correction(beta: float, step):
+    """``1 - beta ** step`` in float32, accurate to about one ulp for ``beta`` near 1.
+
+    Written as ``-expm1(step * log(beta))`` with ``log(beta)`` taken in double
+    precision: ``1 - float32(0.999) ** t`` cancels, and loses ~1e-5 relative
+    (``float32(0.999)`` alone is 1.3e-8 off); torch.optim evaluates the
+    correction in double precision on the host, which this reproduces.
+    """
+    if beta == 0:
+        return jnp.ones_like(step)
+    return -jnp.expm1(step * jnp.float32(math.log(beta)))
+
+
+def lerp(start, end, weight: float):
+    """``start + weight * (end - start)``, in torch's two-branch form.
+
+    ``torch.lerp`` computes ``start + w (end - start)`` for ``|w| < 0.5`` and
+    ``end - (end - start)(1 - w)`` otherwise; torch.optim's moving averages
+    of the gradient use it, so the rules that follow torch do too.
+    """
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+class AdamRule(Rule):
+    r"""The Adam update, with :math:`\epsilon` outside the root, as torch.optim.
+
+    .. math::
+
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \\
+        \theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t}\,
+        \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    with :math:`t` = ``count + 1``. With ``amsgrad`` the root is taken of
+    :math:`\hat v_t = \max(\hat v_{t-1}, v_t)` (the raw second moment, before
+    bias correction, as torch.optim and Keras; optax takes the maximum of the
+    bias-corrected moment). The arithmetic follows torch's single-tensor
+    kernel: ``lerp`` for :math:`m`, ``(1-\beta_2) g \cdot g`` added to
+    :math:`\beta_2 v`, and ``(-step_size * m) / denom``, with the bias
+    corrections as accurate as torch's double-precision ones
+    (:func:`bias_correction`).
+    """
+
+    def __init__(self, b1: float, b2: float, eps: float, amsgrad: bool = False):
+        self.b1 = b1
+        self.b2 = b2
+        self.eps = eps
+        self.amsgrad = amsgrad
+        self.slots = ('exp_avg', 'exp_avg_sq') + (('max_exp_avg_sq',) if amsgrad else ())
+
+    def init_leaf(self, param):
+        return {s: full_like(param, 0.) for s in self.slots}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        b1, b2, dt = self.b1, self.b2, grad.dtype
+        m = lerp(slots['exp_avg'], grad, 1 - b1)
+        v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
+        new = {'exp_avg': m, 'exp_avg_sq': v}
+        if self.amsgrad:
+            v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)
+        step = (count + 1).astype(jnp.float32)
+        step_size = (lr / bias_correction(b1, step)).astype(dt)
+        denom = jnp.sqrt(v) / jnp.sqrt(bias_correction(b2, step)).astype(dt) + self.eps
+        return -step_size * m / denom, new
+
+    def config(self):
+        return {'betas': (self.b1, self.b2), 'eps': self.eps, 'amsgrad': self.amsgrad}

@@ -1,0 +1,64 @@
+"""RMSprop (Tieleman and Hinton, 2012), centered (Graves, 2013) and with momentum."""
+import jax.numpy as jnp
+
+from .adam import lerp
+from .base import Rule, full_like
+
+__all__ = ['RMSpropRule']
+
+
+class RMSpropRule(Rule):
+    r"""The RMSprop update of torch.optim.
+
+    .. math::
+
+        v_t = \alpha v_{t-1} + (1-\alpha) g_t^2, \qquad
+        \bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t \ \ (\text{centered}), \\
+        r_t = \sqrt{v_t - \bar g_t^2} + \epsilon \ \ (\text{centered; otherwise } \sqrt{v_t} + \epsilon), \\
+        b_t = \mu b_{t-1} + g_t / r_t, \qquad \theta_t = \theta_{t-1} - \eta\, b_t
+        \quad (\mu > 0; \text{ otherwise } \theta_t = \theta_{t-1} - \eta\, g_t / r_t)
+
+    ``eps_placement='outside'`` (torch.optim, brainopt's default) adds
+    :math:`\epsilon` after the root; ``'inside'`` (Keras, optax's default,
+    braintools.optim) takes :math:`\sqrt{v_t [- \bar g_t^2] + \epsilon}`.
+    Slots: ``square_avg``; ``momentum_buffer`` only when ``momentum > 0``;
+    ``grad_avg`` only when ``centered``.
+    """
+
+    def __init__(self, alpha: float, eps: float, momentum: float = 0.0, centered: bool = False,
+                 eps_placement: str = 'outside'):
+        if eps_placement not in ('outside', 'inside'):
+            raise ValueError(f"RMSprop: eps_placement must be 'outside' or 'inside', got {eps_placement!r}")
+        self.alpha = alpha
+        self.eps = eps
+        self.momentum = momentum
+        self.centered = centered
+        self.eps_placement = eps_placement
+        self.slots = (('square_avg',) + (('momentum_buffer',) if momentum > 0 else ())
+                      + (('grad_avg',) if centered else ()))
+
+    def init_leaf(self, param):
+        return {s: full_like(param, 0.) for s in self.slots}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        alpha, eps = self.alpha, self.eps
+        lr = lr.astype(grad.dtype)
+        square_avg = slots['square_avg'] * alpha + (1 - alpha) * grad * grad
+        new = {'square_avg': square_avg}
+        if self.centered:
+            grad_avg = new['grad_avg'] = lerp(slots['grad_avg'], grad, 1 - alpha)
+            var = square_avg - grad_avg * grad_avg
+        else:
+            var = square_avg
+        if self.eps_placement == 'outside':
+            avg = jnp.sqrt(var) + eps
+        else:
+            avg = jnp.sqrt(var + eps)
+        if self.momentum > 0:
+            buf = new['momentum_buffer'] = slots['momentum_buffer'] * self.momentum + grad / avg
+            return -lr * buf, new
+        return -lr * grad / avg, new
+
+    def config(self):
+        return {'alpha': self.alpha, 'eps': self.eps, 'momentum': self.momentum, 'centered': self.centered,
+                'eps_placement': self.eps_placement}

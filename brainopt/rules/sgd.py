@@ -1,0 +1,53 @@
+"""Stochastic gradient descent, with heavy-ball or Nesterov momentum."""
+import jax.numpy as jnp
+
+from .base import Rule, full_like
+
+__all__ = ['SGDRule']
+
+
+class SGDRule(Rule):
+    r"""The torch.optim SGD update.
+
+    .. math::
+
+        b_t = \mu b_{t-1} + (1-\tau) g_t \quad (b_1 = g_1), \qquad
+        d_t = \begin{cases} g_t + \mu b_t & \text{Nesterov} \\ b_t & \text{otherwise} \end{cases},
+        \qquad \theta_t = \theta_{t-1} - \eta\, d_t
+
+    with :math:`\mu` = ``momentum`` and :math:`\tau` = ``dampening``. Without
+    momentum (:math:`\mu = 0`) the rule is :math:`\theta_t = \theta_{t-1} -
+    \eta g_t` and keeps no slot at all; with momentum it keeps one,
+    ``momentum_buffer``. ``slots`` is therefore set per instance.
+
+    The buffer starts at zero, so :math:`\mu \cdot 0 + g_1 = g_1` reproduces
+    torch's first step exactly when ``dampening == 0``. With dampening, torch
+    skips the damping on a parameter's first step; here the first step is the
+    optimizer's first applied update (``count == 0``).
+    """
+
+    def __init__(self, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False):
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        self.slots = ('momentum_buffer',) if momentum > 0 else ()
+
+    def init_leaf(self, param):
+        return {'momentum_buffer': full_like(param, 0.)} if self.slots else {}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        lr = lr.astype(grad.dtype)
+        if not self.slots:
+            return -lr * grad, {}
+        mu, damp = self.momentum, self.dampening
+        buf = slots['momentum_buffer']
+        # torch: buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+        if damp == 0:
+            buf = buf * mu + grad
+        else:
+            buf = jnp.where(count == 0, grad, buf * mu + grad * (1 - damp))
+        direction = grad + buf * mu if self.nesterov else buf
+        return -lr * direction, {'momentum_buffer': buf}
+
+    def config(self):
+        return {'momentum': self.momentum, 'dampening': self.dampening, 'nesterov': self.nesterov}
