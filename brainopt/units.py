@@ -6,7 +6,6 @@ put back when it is written, so the parameter keeps its unit through every
 update.
 """
 import brainunit as u
-import jax.numpy as jnp
 
 __all__ = ['is_quantity', 'split', 'merge', 'grad_mantissa']
 
@@ -45,7 +44,3 @@ def grad_mantissa(grad, unit, path):
         return grad.to_decimal(unit)
     raise ValueError(f'gradient for {path!r} has unit {grad.unit}, which does not belong to a parameter '
                      f'in {unit}; expected a gradient labelled in {unit}')
-
-
-def dtype_of(x):
-    return jnp.result_type(x.mantissa if is_quantity(x) else x)

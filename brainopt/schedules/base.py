@@ -1,4 +1,5 @@
 """The learning-rate schedule interface."""
+import inspect
 
 __all__ = ['LRScheduler']
 
@@ -17,7 +18,13 @@ class LRScheduler:
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {}
+        """The constructor's arguments, read back from the attributes of the same name.
+
+        A subclass that stores its arguments under other names overrides this.
+        """
+        params = inspect.signature(type(self).__init__).parameters.values()
+        return {p.name: getattr(self, p.name) for p in list(params)[1:]
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and hasattr(self, p.name)}
 
     def __repr__(self):
         return f'{type(self).__name__}({", ".join(f"{k}={v!r}" for k, v in self.get_config().items())})'

@@ -64,9 +64,6 @@ class CosineAnnealingLR(LRScheduler):
         factor = c.cosine_factor(self.T_max - r, self.T_max)
         return c.f32(self.eta_min) + c.f32(self.base_lr - self.eta_min) * factor
 
-    def get_config(self):
-        return dict(base_lr=self.base_lr, T_max=self.T_max, eta_min=self.eta_min)
-
 
 class CosineAnnealingWarmRestarts(LRScheduler):
     r"""Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter, 2017).
@@ -133,5 +130,3 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         factor = c.cosine_factor(remaining, length)
         return c.f32(self.eta_min) + c.f32(self.base_lr - self.eta_min) * factor
 
-    def get_config(self):
-        return dict(base_lr=self.base_lr, T_0=self.T_0, T_mult=self.T_mult, eta_min=self.eta_min)

@@ -53,9 +53,6 @@ class StepLR(LRScheduler):
         n = c.as_step(step) // self.step_size
         return c.f32(self.base_lr) * c.int_power(self._table, n)
 
-    def get_config(self):
-        return dict(base_lr=self.base_lr, step_size=self.step_size, gamma=self.gamma)
-
 
 class MultiStepLR(LRScheduler):
     r"""Decay the learning rate by ``gamma`` at each milestone.
@@ -100,9 +97,6 @@ class MultiStepLR(LRScheduler):
         count = jnp.sum(t[..., None] >= self._sorted, axis=-1)
         return jnp.asarray(self._values)[count]
 
-    def get_config(self):
-        return dict(base_lr=self.base_lr, milestones=self.milestones, gamma=self.gamma)
-
 
 class ExponentialLR(LRScheduler):
     r"""Multiply the learning rate by ``gamma`` after every update.
@@ -138,9 +132,6 @@ class ExponentialLR(LRScheduler):
 
     def __call__(self, step):
         return c.f32(self.base_lr) * c.int_power(self._table, c.as_step(step))
-
-    def get_config(self):
-        return dict(base_lr=self.base_lr, gamma=self.gamma)
 
 
 class PolynomialLR(LRScheduler):
@@ -184,5 +175,3 @@ class PolynomialLR(LRScheduler):
         remaining = (self.total_iters - jnp.minimum(t, self.total_iters)).astype(jnp.float32)
         return c.f32(self.base_lr) * jnp.power(remaining / jnp.float32(self.total_iters), jnp.float32(self.power))
 
-    def get_config(self):
-        return dict(base_lr=self.base_lr, total_iters=self.total_iters, power=self.power)

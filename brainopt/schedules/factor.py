@@ -69,10 +69,6 @@ class LinearLR(LRScheduler):
         one_minus_x = (self.total_iters - done).astype(jnp.float32) / jnp.float32(self.total_iters)
         return start * one_minus_x + end * x
 
-    def get_config(self):
-        return dict(base_lr=self.base_lr, start_factor=self.start_factor, end_factor=self.end_factor,
-                    total_iters=self.total_iters)
-
 
 class ConstantLR(LRScheduler):
     r"""Multiply ``base_lr`` by a constant ``factor`` for the first ``total_iters`` updates.
@@ -115,9 +111,6 @@ class ConstantLR(LRScheduler):
     def __call__(self, step):
         t = c.as_step(step)
         return jnp.where(t < self.total_iters, c.f32(self.base_lr * self.factor), c.f32(self.base_lr))
-
-    def get_config(self):
-        return dict(base_lr=self.base_lr, factor=self.factor, total_iters=self.total_iters)
 
 
 class LambdaLR(LRScheduler):
@@ -164,5 +157,3 @@ class LambdaLR(LRScheduler):
         factor = jnp.asarray(self.lr_lambda(c.as_step(step)), jnp.float32)
         return c.f32(self.base_lr) * factor
 
-    def get_config(self):
-        return dict(base_lr=self.base_lr, lr_lambda=self.lr_lambda)
