@@ -1,20 +1,16 @@
 """brainopt: gradient optimizers and learning-rate schedules for brainstate."""
-from . import rules, schedules, transforms
+from . import optimizers, rules, schedules, transforms
 from .optimizer import Optimizer, OptimState, UpdateInfo
-from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, RMSprop
-from .schedules import (ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR,
-                        LambdaLR, LinearLR, LRScheduler, MultiStepLR, PolynomialLR, SequentialLR, StepLR)
+from .optimizers import *  # noqa: F401,F403  (every public optimizer; see optimizers/__init__.py)
+from .schedules import *  # noqa: F401,F403  (every public schedule; see schedules/__init__.py)
 
 __version__ = '0.1.0'
 
-__all__ = [
+__all__ = (
     # the engine
-    'Optimizer', 'OptimState', 'UpdateInfo',
-    # optimizers
-    'SGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'RMSprop',
-    # schedules
-    'LRScheduler', 'StepLR', 'MultiStepLR', 'ExponentialLR', 'PolynomialLR', 'CosineAnnealingLR',
-    'CosineAnnealingWarmRestarts', 'LinearLR', 'ConstantLR', 'LambdaLR', 'SequentialLR', 'ChainedScheduler',
+    ['Optimizer', 'OptimState', 'UpdateInfo']
+    # optimizers and schedules, as their packages list them
+    + list(optimizers.__all__) + list(schedules.__all__)
     # modules
-    'rules', 'schedules', 'transforms',
-]
+    + ['optimizers', 'rules', 'schedules', 'transforms']
+)

@@ -1,8 +1,11 @@
 """The one table of optimizers that drives every contract test.
 
-A new optimizer is one new row: how to build it for the tests, which
+A new optimizer is one new row (here, or in a ``tests/rows_<family>.py`` module
+that defines ``ROWS``): how to build it for the tests, which
 hyperparameter values are out of range, and the slots its paper needs.
 """
+import importlib
+import pathlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Tuple
 
@@ -73,3 +76,8 @@ OPTIMIZERS = [
          ('momentum', -0.1, ValueError), ('centered', 'yes', TypeError), ('eps_placement', 'middle', ValueError)]
         + COMMON_BAD),
 ]
+
+
+# rows kept beside the golden tests of an optimizer family: every ``tests/rows_*.py`` defines ``ROWS``
+for _path in sorted(pathlib.Path(__file__).parent.glob('rows_*.py')):
+    OPTIMIZERS += importlib.import_module(_path.stem).ROWS

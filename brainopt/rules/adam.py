@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .base import Rule, full_like
 
-__all__ = ['AdamRule', 'lerp', 'bias_correction']
+__all__ = ['AdamRule']
 
 
 def bias_correction(beta: float, step):
