@@ -1,5 +1,6 @@
 """brainopt: gradient optimizers and learning-rate schedules for brainstate."""
 from . import optimizers, rules, schedules, transforms
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .optimizer import Optimizer, OptimState, UpdateInfo
 from .optimizers import *  # noqa: F401,F403  (every public optimizer; see optimizers/__init__.py)
 from .schedules import *  # noqa: F401,F403  (every public schedule; see schedules/__init__.py)
@@ -9,6 +10,8 @@ __version__ = '0.1.0'
 __all__ = (
     # the engine
     ['Optimizer', 'OptimState', 'UpdateInfo']
+    # checkpoints
+    + ['save_checkpoint', 'load_checkpoint', 'CheckpointError']
     # optimizers and schedules, as their packages list them
     + list(optimizers.__all__) + list(schedules.__all__)
     # modules

@@ -14,6 +14,7 @@ Every shared feature is applied here, once, in this order (``docs/concepts.md``)
 import contextlib
 import functools
 import inspect
+from collections.abc import Mapping
 from typing import Any, Dict, NamedTuple, Optional
 
 import brainstate
@@ -117,6 +118,15 @@ def _is_traced(*trees):
     return any(isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree.leaves(t))
 
 
+class _Group:
+    """A parameter group: its learning rate (and schedule) and its weight decay."""
+
+    def __init__(self, source, lr, weight_decay):
+        self.source, self.lr, self.weight_decay = source, lr, weight_decay
+        self.paths = []          # dotted paths of its States
+        self.leaves = []         # dotted names of its arrays
+
+
 class _Weights:
     """The registered parameters; a plain object, so that ``brainstate.graph``
     does not list the model's States among the optimizer's."""
@@ -166,9 +176,10 @@ class Optimizer(brainstate.graph.Node):
         if not isinstance(rule, Rule):
             raise TypeError(f'{owner}: rule must be a brainopt.rules.Rule, got {type(rule).__name__}')
         self.rule = rule
-        self._lr = lr
-        self._schedule = as_schedule(lr, owner)
+        self._groups = []
+        self._set_lr(lr, 0)
         self.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=owner)
+        self._groups[0].weight_decay = self.weight_decay
         if weight_decay_mode not in decay.MODES:
             raise ValueError(f"{owner}: weight_decay_mode must be 'coupled' or 'decoupled', got {weight_decay_mode!r}")
         self.weight_decay_mode = weight_decay_mode
@@ -218,14 +229,41 @@ class Optimizer(brainstate.graph.Node):
     # -- learning rate ------------------------------------------------------------------
     @property
     def lr(self):
-        """The learning rate as given: a float, a schedule or a callable."""
-        return self._lr
+        """The learning rate as given: a float, a schedule or a callable (of the first group)."""
+        return self._groups[0].lr
 
     @lr.setter
     def lr(self, value):
-        self._schedule = as_schedule(value, type(self).__name__)
-        self._lr = value
+        self.set_lr(value)
+
+    def set_lr(self, value, group: int = 0):
+        """Replace the learning rate (a float, a schedule or a callable) of one parameter group."""
+        if not (isinstance(group, int) and 0 <= group < len(self._groups)):
+            raise IndexError(f'{type(self).__name__}.set_lr: group must be an index below {len(self._groups)}, '
+                             f'got {group!r}')
+        self._set_lr(value, group)
         self._reset_compiled()
+
+    @property
+    def _schedule(self):
+        return self._groups[0].source
+
+    @property
+    def _lr(self):
+        return self._groups[0].lr
+
+    def _set_lr(self, value, group):
+        source = as_schedule(value, type(self).__name__)
+        if source.scheduler is not None and hasattr(source.scheduler, 'attach'):
+            source.scheduler.attach(self)        # one schedule drives one optimizer (an error otherwise)
+        if group == len(self._groups):
+            self._groups.append(_Group(source, value, self._groups[0].weight_decay if self._groups else 0.0))
+            return
+        old = self._groups[group].source.scheduler
+        self._groups[group].source, self._groups[group].lr = source, value
+        if old is not None and old is not source.scheduler and hasattr(old, 'detach') and \
+                all(g.source.scheduler is not old for g in self._groups):
+            old.detach()
 
     def _reset_compiled(self):
         # the eager path: one cached computation that donates the optimizer's own buffers (argument 2)
@@ -233,12 +271,22 @@ class Optimizer(brainstate.graph.Node):
 
     @property
     def current_lr(self):
-        """The learning rate that the next update applies."""
-        return self._schedule(self.step_count.value)
+        """The learning rate that the next update applies (of the first group)."""
+        return self._schedule(self.step_count.value, self._schedule.values())
+
+    @property
+    def param_groups(self):
+        """The parameter groups, each ``{'params': [paths], 'lr': ..., 'weight_decay': ...}`` (a copy).
+
+        Group 0 holds what :meth:`register_trainable_weights` registered;
+        :meth:`add_param_group` adds the others. Change a group's learning rate
+        with :meth:`set_lr`.
+        """
+        return [{'params': list(g.paths), 'lr': g.lr, 'weight_decay': g.weight_decay} for g in self._groups]
 
     # -- registration ---------------------------------------------------------------------
     def register_trainable_weights(self, states):
-        """Register the States to train.
+        """Register the States to train (into the first parameter group).
 
         Parameters
         ----------
@@ -254,19 +302,76 @@ class Optimizer(brainstate.graph.Node):
         Optimizer
             ``self``, so that calls can be chained.
         """
+        return self._register(states, self._groups[0], 'register_trainable_weights')
+
+    def add_param_group(self, states, *, lr=None, weight_decay=None):
+        """Train more States with their own learning rate (or schedule) and weight decay.
+
+        The group runs this optimizer's rule with every other option of the
+        optimizer; only ``lr`` and ``weight_decay`` are its own.
+
+        Parameters
+        ----------
+        states : dict or pytree of brainstate.State
+            As for :meth:`register_trainable_weights`; or torch's form, a dict
+            ``{'params': states, 'lr': ..., 'weight_decay': ...}``.
+        lr : float, LRScheduler or callable, optional
+            The group's learning rate (default: the first group's).
+        weight_decay : float, optional
+            The group's weight decay (default: the optimizer's), in the
+            optimizer's ``weight_decay_mode``.
+
+        Returns
+        -------
+        Optimizer
+            ``self``.
+
+        Examples
+        --------
+        >>> import brainstate, brainopt, jax.numpy as jnp
+        >>> w, b = brainstate.ParamState(jnp.ones(2)), brainstate.ParamState(jnp.ones(2))
+        >>> opt = brainopt.SGD(lr=0.1).register_trainable_weights({'w': w})
+        >>> opt = opt.add_param_group({'b': b}, lr=0.5)
+        >>> _ = opt.update({'w': jnp.ones(2), 'b': jnp.ones(2)})
+        >>> [round(float(w.value[0]), 6), round(float(b.value[0]), 6)]
+        [0.9, 0.5]
+        """
+        owner = f'{type(self).__name__}.add_param_group'
+        if isinstance(states, Mapping) and 'params' in states and not isinstance(states['params'], brainstate.State):
+            unknown = sorted(set(states) - {'params', 'lr', 'weight_decay'})
+            if unknown:
+                raise ValueError(f"{owner}: a group may set 'lr' and 'weight_decay' only, got {unknown}; "
+                                 f"for other hyperparameters build a second optimizer")
+            if lr is not None or weight_decay is not None:
+                raise TypeError(f"{owner}: give lr and weight_decay either in the dict or as arguments, not both")
+            lr, weight_decay, states = states.get('lr'), states.get('weight_decay'), states['params']
+        wd = self.weight_decay if weight_decay is None else check.real('weight_decay', weight_decay, low=0.,
+                                                                      owner=owner)
+        index = len(self._groups)
+        self._set_lr(self._groups[0].lr if lr is None else lr, index)
+        self._groups[index].weight_decay = wd
+        try:
+            self._register(states, self._groups[index], 'add_param_group')
+        except Exception:
+            self._groups.pop()
+            raise
+        self._reset_compiled()
+        return self
+
+    def _register(self, states, group, where):
         w = self._weights
         new = []
         taken = set(w.leaf_names)
-        for path, state in registry.flatten_states(states).items():
+        for path, state in registry.flatten_states(states, where=where).items():
             if id(state) in w.ids:
                 continue
             if path in w.by_path:
-                raise ValueError(f'register_trainable_weights: path {registry.path_str(path)!r} is already '
+                raise ValueError(f'{where}: path {registry.path_str(path)!r} is already '
                                  f'registered to another State')
             entry = registry.describe_leaves(path, state)
             clash = taken.intersection(entry.leaves)
             if clash:
-                raise ValueError(f'register_trainable_weights: parameter name(s) {sorted(clash)} are used twice; '
+                raise ValueError(f'{where}: parameter name(s) {sorted(clash)} are used twice; '
                                  f'give the States distinct paths')
             taken.update(entry.leaves)
             new.append(entry)
@@ -285,6 +390,8 @@ class Optimizer(brainstate.graph.Node):
             w.ids.add(id(e.state))
             w.leaf_names.extend(e.leaves)
             w.prefixes.update(e.path[:i] for i in range(1, len(e.path)))
+            group.paths.append(e.name)
+            group.leaves.extend(e.leaves)
         self._decay_mask = decay.decay_mask(w.leaf_names, self.weight_decay_exclude)
         return self
 
@@ -325,8 +432,9 @@ class Optimizer(brainstate.graph.Node):
         g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads)
         params = registry.read_params(w.entries)
         state = self._read_state()
-        step = self._pure_step if _is_traced(g, params, state) else self._compiled
-        new_params, new_state, info = step(params, g, state)
+        sched = [g.source.values() for g in self._groups]
+        step = self._pure_step if _is_traced(g, params, state, sched) else self._compiled
+        new_params, new_state, info = step(params, g, state, sched)
         registry.write_params(w.entries, new_params)
         self._write_state(new_state)
         return info
@@ -354,21 +462,42 @@ class Optimizer(brainstate.graph.Node):
         if self.skip_nonfinite:
             self.skipped_steps.value = state['skipped']
 
-    def _pure_step(self, params, grads, state):
-        """The whole update as a pure function of arrays: the one builder."""
+    def _pure_step(self, params, grads, state, sched=None):
+        """The whole update as a pure function of arrays: the one builder.
+
+        ``sched`` holds, per parameter group, the values of its schedule's own
+        States (a per-epoch schedule's epoch); the step reads them and never
+        writes them.
+        """
         count = state['step']
-        lr = self._schedule(count)
+        if sched is None:
+            sched = [{} for _ in self._groups]
+        lrs = [g.source(count, v) for g, v in zip(self._groups, sched)]
+        lr = lrs[0]
         if self.loss_scale_factor is not None:
             grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
         grad_norm = clipping.global_norm(grads)
         finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(g)) for g in grads.values()])
 
         def apply(g, state):
-            g = self._clip_and_couple(g, params)
+            g = self._clip(g)
             p = params
-            if self.weight_decay and self.weight_decay_mode == 'decoupled':
-                p = decay.apply_decoupled(p, self.weight_decay, lr, self._decay_mask)
-            deltas, slots = self.rule.update(g, params, state['slots'], count, lr)
+            deltas, slots = {}, {s: {} for s in state['slots']}
+            for group, group_lr in zip(self._groups, lrs):
+                if not group.leaves:
+                    continue
+                one = len(self._groups) == 1
+                sub = (lambda d: d) if one else (lambda d: {k: d[k] for k in group.leaves})  # noqa: E731
+                gg, pp = sub(g), sub(params)
+                mask = self._decay_mask if one else self._decay_mask.intersection(group.leaves)
+                if group.weight_decay and self.weight_decay_mode == 'coupled':
+                    gg = decay.add_coupled(gg, pp, group.weight_decay, mask)
+                if group.weight_decay and self.weight_decay_mode == 'decoupled':
+                    p = {**p, **decay.apply_decoupled(pp, group.weight_decay, group_lr, mask)}
+                d, sl = self.rule.update(gg, pp, {s: sub(v) for s, v in state['slots'].items()}, count, group_lr)
+                deltas.update(d)
+                for s_name, v in sl.items():
+                    slots[s_name].update(v)
             p = {k: p[k] + deltas[k].astype(p[k].dtype) for k in p}
             state = dict(state, slots=slots, step=count + 1)
             if self.use_ema:
@@ -401,15 +530,13 @@ class Optimizer(brainstate.graph.Node):
             new_params, new_state, applied = on_finite()
         return new_params, new_state, UpdateInfo(lr=lr, grad_norm=grad_norm, applied=applied, finite=finite)
 
-    def _clip_and_couple(self, grads, params):
+    def _clip(self, grads):
         if self.grad_clip_norm_per_param is not None:
             grads = clipping.clip_by_param_norm(grads, self.grad_clip_norm_per_param)
         if self.grad_clip_norm is not None:
             grads = clipping.clip_by_global_norm(grads, self.grad_clip_norm)
         if self.grad_clip_value is not None:
             grads = clipping.clip_by_value(grads, self.grad_clip_value)
-        if self.weight_decay and self.weight_decay_mode == 'coupled':
-            grads = decay.add_coupled(grads, params, self.weight_decay, self._decay_mask)
         return grads
 
     # -- reading the optimizer's memory ---------------------------------------------------
@@ -440,6 +567,42 @@ class Optimizer(brainstate.graph.Node):
             if e.name == key:
                 return e
         raise KeyError(f'no registered parameter at path {key!r}; registered paths: {self.param_paths}')
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        """Everything this optimizer needs to continue, as a nested dict of host numpy arrays.
+
+        Keys: ``'optimizer'`` (the class name), ``'step_count'``, ``'slots'``
+        (``{slot: {parameter path: array}}``), and when those features are on
+        ``'ema'``, ``'grad_accum'`` and ``'accum_count'``, ``'skipped_steps'``,
+        ``'schedule'`` (the schedule's own state) and ``'lr'`` (a constant
+        learning rate). The arrays are copies: later updates do not change
+        them. It is a plain pytree, for any pytree checkpointer.
+        """
+        from . import checkpoint
+        return checkpoint.optimizer_state_dict(self)
+
+    def load_state_dict(self, state_dict) -> None:
+        """Load what :meth:`state_dict` returned, into an optimizer with the same
+        registered parameter paths.
+
+        Everything is checked before anything is written: a different
+        optimizer type, a missing or unknown parameter path, a shape or dtype
+        mismatch or a feature switched on in one and off in the other raises
+        :class:`brainopt.CheckpointError`, and the optimizer is unchanged.
+        """
+        from . import checkpoint
+        checkpoint.load_optimizer_state_dict(self, state_dict)
+
+    def save_states(self, filename) -> None:
+        """Save :meth:`state_dict` to a file (brainpy's name; see :func:`brainopt.save_checkpoint`)."""
+        from . import checkpoint
+        checkpoint.save_checkpoint(filename, optimizer=self)
+
+    def load_states(self, filename) -> None:
+        """Load a file written by :meth:`save_states` or :func:`brainopt.save_checkpoint`."""
+        from . import checkpoint
+        checkpoint.load_checkpoint(filename, optimizer=self)
 
     # -- EMA --------------------------------------------------------------------------------
     def _require_ema(self, what):
@@ -479,7 +642,7 @@ class Optimizer(brainstate.graph.Node):
             registry.write_params(self._weights.entries, saved)
 
     def __repr__(self):
-        args = [f'lr={describe(self._lr)}'] + [f'{k}={v!r}' for k, v in self.rule.config().items()]
+        args = [f'lr={describe(self.lr)}'] + [f'{k}={v!r}' for k, v in self.rule.config().items()]
         shared = inspect.signature(Optimizer.__init__).parameters
         args += [f'{k}={getattr(self, k)!r}' for k, p in shared.items()
                  if p.kind is p.KEYWORD_ONLY and k != 'name' and getattr(self, k) != p.default]

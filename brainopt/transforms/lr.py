@@ -5,23 +5,50 @@ import jax.numpy as jnp
 
 from .._validate import real
 
-__all__ = ['as_schedule', 'describe']
+__all__ = ['as_schedule', 'describe', 'LRSource']
+
+
+class LRSource:
+    """The learning rate as the compiled step sees it: a pure function of the
+    optimizer's applied-update count and of the schedule's own state values.
+
+    A float and a plain callable of the step (an optax schedule) keep no state.
+    A :class:`brainopt.LRScheduler` may: a per-epoch schedule keeps its epoch
+    (and ReduceLROnPlateau its best metric) in States, which the optimizer
+    reads with :meth:`values` and hands to the compiled step, so that the
+    step never closes over a stale value.
+    """
+
+    def __init__(self, lr, owner=''):
+        self.scheduler = None
+        if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+            value = real('lr', lr, low=0., owner=owner)
+            self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
+        elif hasattr(lr, 'lr_at') and hasattr(lr, 'state_values'):
+            self.scheduler = lr
+            self._fn = lambda step, values: jnp.asarray(lr.lr_at(step, values), jnp.float32)
+        elif callable(lr):
+            self._fn = lambda step, values: jnp.asarray(lr(step), jnp.float32)
+        else:
+            raise TypeError(f'{owner + ": " if owner else ""}lr must be a non-negative float, an LRScheduler '
+                            f'or a callable of the step count, got {lr!r} ({type(lr).__name__})')
+
+    def values(self):
+        """The schedule's state values (an empty dict when it keeps none)."""
+        return {} if self.scheduler is None else self.scheduler.state_values()
+
+    def __call__(self, step, values=None):
+        return self._fn(step, self.values() if values is None else values)
 
 
 def as_schedule(lr, owner=''):
-    """Return a function ``step -> float32 learning rate`` for any accepted ``lr``.
+    """Return an :class:`LRSource`, callable as ``source(step[, values])``.
 
     ``step`` is the number of updates applied before the current one (0 on the
     first update), so an optax schedule (``optax.linear_schedule(...)``) and a
     brainopt ``LRScheduler`` are called the same way.
     """
-    if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
-        value = real('lr', lr, low=0., owner=owner)
-        return lambda step: jnp.asarray(value, jnp.float32)
-    if callable(lr):
-        return lambda step: jnp.asarray(lr(step), jnp.float32)
-    raise TypeError(f'{owner + ": " if owner else ""}lr must be a non-negative float, an LRScheduler '
-                    f'or a callable of the step count, got {lr!r} ({type(lr).__name__})')
+    return LRSource(lr, owner)
 
 
 def describe(lr):

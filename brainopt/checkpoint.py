@@ -1,0 +1,444 @@
+"""Saving and loading training state: the state dict, the file format, its checks.
+
+The optimizer's state dict is a plain nested dict of host numpy arrays (one
+string leaf names the optimizer's type), keyed by slot and parameter path, so
+it loads into a freshly built optimizer regardless of object ids or the order
+in which States were created, and any pytree checkpointer (orbax) can hold it.
+
+The file format is a ``.npz`` archive (numpy's zip of ``.npy`` arrays) read
+with ``allow_pickle=False``, so loading never runs code. One JSON entry,
+``__brainopt__``, holds the format version, the nested structure, each
+array's dtype (bfloat16 and other ml_dtypes are stored bit-for-bit as
+unsigned integers) and each Quantity's unit. Writing goes to a temporary file
+in the same directory, is flushed to disk, and replaces the target with one
+atomic ``os.replace``: a crash in the middle leaves the previous file intact.
+
+Loading checks everything (structure, paths, shapes, dtypes, units, the
+optimizer's type, the format version) before it writes anything, so after an
+error nothing is half-loaded.
+"""
+import difflib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from typing import Any, Dict, Optional
+
+import brainstate
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _registry as registry
+from . import units
+
+__all__ = ['save_checkpoint', 'load_checkpoint', 'CheckpointError', 'FORMAT_VERSION']
+
+#: the version this brainopt writes; it reads this one and every older one
+FORMAT_VERSION = 1
+_META = '__brainopt__'
+_FORMAT = 'brainopt-checkpoint'
+
+
+class CheckpointError(ValueError):
+    """A state dict or checkpoint file does not fit what it is loaded into."""
+
+
+# -- the optimizer's state dict ----------------------------------------------------------------
+def _host(x):
+    """A host copy (the eager update donates the optimizer's buffers, so never an alias)."""
+    return np.array(x, copy=True)
+
+
+def optimizer_state_dict(opt) -> Dict[str, Any]:
+    """Everything ``opt`` needs to continue, as a nested dict of numpy arrays."""
+    d = {'optimizer': type(opt).__name__,
+         'step_count': _host(opt.step_count.value),
+         'slots': {s: {k: _host(v) for k, v in st.value.items()} for s, st in opt.slots.items()}}
+    if opt.use_ema:
+        d['ema'] = {k: _host(v) for k, v in opt.ema.value.items()}
+    if opt._accumulating:
+        d['grad_accum'] = {k: _host(v) for k, v in opt.grad_accum.value.items()}
+        d['accum_count'] = _host(opt.accum_count.value)
+    if opt.skip_nonfinite:
+        d['skipped_steps'] = _host(opt.skipped_steps.value)
+    schedules, lrs = _group_schedules(opt), {}
+    if schedules:
+        d['schedule'] = {i: jax.tree.map(_host, s.state_values()) for i, s in schedules.items()}
+    for i, g in enumerate(opt._groups):
+        if g.source.scheduler is None and not callable(g.lr):
+            lrs[str(i)] = np.asarray(g.lr, np.float64)    # a constant lr can be changed during training
+    if lrs:
+        d['lr'] = lrs
+    return d
+
+
+def _group_schedules(opt):
+    """``{group index: schedule}`` for the groups whose schedule keeps state."""
+    out = {}
+    for i, g in enumerate(opt._groups):
+        sched = g.source.scheduler
+        if sched is not None and sched.state_values():
+            out[str(i)] = sched
+    return out
+
+
+def _fail(opt, msg):
+    raise CheckpointError(f'{type(opt).__name__}.load_state_dict: {msg}; nothing was loaded')
+
+
+def _check_arrays(opt, where, saved, current):
+    """``saved`` must have exactly the keys, shapes and dtypes of ``current`` (a dict of arrays)."""
+    if not isinstance(saved, Mapping):
+        _fail(opt, f'{where} must be a dict keyed by parameter path, got {type(saved).__name__}')
+    unknown = sorted(set(saved) - set(current))
+    missing = sorted(set(current) - set(saved))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(current), n=1)
+        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        _fail(opt, f'{where} holds unknown parameter path(s) {unknown}{hint}; this optimizer trains '
+                   f'{sorted(current)}')
+    if missing:
+        _fail(opt, f'{where} has no entry for registered parameter path(s) {missing}')
+    for k, cur in current.items():
+        _check_one(opt, f'{where}[{k!r}]', saved[k], cur)
+
+
+def _check_one(opt, where, value, cur):
+    if units.is_quantity(value) or not hasattr(value, 'shape') or not hasattr(value, 'dtype'):
+        if not isinstance(value, (int, float, np.number)):
+            _fail(opt, f'{where} must be an array, got {type(value).__name__}')
+        value = np.asarray(value)
+    if tuple(value.shape) != tuple(np.shape(cur)):
+        _fail(opt, f'{where} has shape {tuple(value.shape)}, expected {tuple(np.shape(cur))}')
+    if np.dtype(value.dtype) != np.dtype(jnp.result_type(cur)):
+        _fail(opt, f'{where} has dtype {np.dtype(value.dtype)}, expected {np.dtype(jnp.result_type(cur))}')
+
+
+def load_optimizer_state_dict(opt, d):
+    """Check ``d`` against ``opt`` completely, then write it; on any error nothing changes."""
+    if not isinstance(d, Mapping):
+        _fail(opt, f'expected a dict from state_dict(), got {type(d).__name__}')
+    kind = d.get('optimizer')
+    if kind != type(opt).__name__:
+        _fail(opt, f'the state dict is from a {kind!r} optimizer, not a {type(opt).__name__!r}')
+    if not opt._weights.entries:
+        _fail(opt, 'no weights are registered; call register_trainable_weights(...) before loading')
+    features = {'ema': opt.use_ema, 'grad_accum': opt._accumulating, 'accum_count': opt._accumulating,
+                'skipped_steps': opt.skip_nonfinite}
+    options = {'ema': 'use_ema=True', 'grad_accum': 'gradient_accumulation_steps > 1',
+               'accum_count': 'gradient_accumulation_steps > 1', 'skipped_steps': 'skip_nonfinite=True'}
+    for key, on in features.items():
+        if (key in d) != on:
+            has = 'holds' if key in d else 'has no'
+            _fail(opt, f'the state dict {has} {key!r}, but this optimizer was built '
+                       f'{"with" if on else "without"} {options[key]}')
+    known = {'optimizer', 'step_count', 'slots', 'schedule', 'lr'} | set(features)
+    extra = sorted(set(d) - known)
+    if extra:
+        _fail(opt, f'unknown entries {extra}; expected the keys of state_dict(): {sorted(known)}')
+    _check_one(opt, "['step_count']", d.get('step_count'), opt.step_count.value)
+    slots = d.get('slots')
+    if not isinstance(slots, Mapping) or set(slots) != set(opt.slots):
+        got = sorted(slots) if isinstance(slots, Mapping) else slots
+        _fail(opt, f"['slots'] holds {got}, expected this rule's slots {sorted(opt.slots)}")
+    for s, st in opt.slots.items():
+        _check_arrays(opt, f"['slots'][{s!r}]", slots[s], st.value)
+    if opt.use_ema:
+        _check_arrays(opt, "['ema']", d['ema'], opt.ema.value)
+    if opt._accumulating:
+        _check_arrays(opt, "['grad_accum']", d['grad_accum'], opt.grad_accum.value)
+        _check_one(opt, "['accum_count']", d['accum_count'], opt.accum_count.value)
+    if opt.skip_nonfinite:
+        _check_one(opt, "['skipped_steps']", d['skipped_steps'], opt.skipped_steps.value)
+    schedules = _group_schedules(opt)
+    saved = d.get('schedule', {})
+    if not isinstance(saved, Mapping) or set(saved) != set(schedules):
+        got = sorted(saved) if isinstance(saved, Mapping) else saved
+        _fail(opt, f"the state dict holds schedule state for parameter group(s) {got}, but this optimizer's "
+                   f"stateful schedules are in group(s) {sorted(schedules)} (lr {[g.lr for g in opt._groups]})")
+    for i, sched in schedules.items():
+        values = sched.state_values()
+        flat_saved, flat_cur = jax.tree_util.tree_flatten_with_path(saved[i])[0], \
+            jax.tree_util.tree_flatten_with_path(values)[0]
+        if jax.tree.structure(saved[i]) != jax.tree.structure(values):
+            _fail(opt, f"['schedule'][{i!r}] has entries {[jax.tree_util.keystr(p) for p, _ in flat_saved]}, "
+                       f"expected {[jax.tree_util.keystr(p) for p, _ in flat_cur]} (the state of {sched!r})")
+        for (p, a), (_, b) in zip(flat_saved, flat_cur):
+            _check_one(opt, f"['schedule'][{i!r}]{jax.tree_util.keystr(p)}", a, b)
+    lrs = d.get('lr', {})
+    if not isinstance(lrs, Mapping):
+        _fail(opt, f"['lr'] must be a dict of group index -> constant learning rate, got {type(lrs).__name__}")
+    for i, value in lrs.items():
+        group = opt._groups[int(i)] if str(i).isdigit() and int(i) < len(opt._groups) else None
+        if group is None:
+            _fail(opt, f"['lr'] names parameter group {i!r}; this optimizer has {len(opt._groups)} group(s)")
+        if group.source.scheduler is not None or callable(group.lr):
+            _fail(opt, f"the state dict holds a constant lr ({float(np.asarray(value))}) for group {i}, but this "
+                       f"optimizer's lr there is {group.lr!r}")
+        lr = float(np.asarray(value))
+        if not np.isfinite(lr) or lr < 0:
+            _fail(opt, f"['lr'][{i!r}] must be a finite non-negative number, got {lr}")
+
+    # -- everything fits: write ---------------------------------------------------------------
+    copy = lambda x: jnp.array(x, copy=True)  # noqa: E731
+    opt.step_count.value = copy(d['step_count'])
+    for s, st in opt.slots.items():
+        st.value = {k: copy(slots[s][k]) for k in st.value}
+    if opt.use_ema:
+        opt.ema.value = {k: copy(d['ema'][k]) for k in opt.ema.value}
+    if opt._accumulating:
+        opt.grad_accum.value = {k: copy(d['grad_accum'][k]) for k in opt.grad_accum.value}
+        opt.accum_count.value = copy(d['accum_count'])
+    if opt.skip_nonfinite:
+        opt.skipped_steps.value = copy(d['skipped_steps'])
+    for i, sched in schedules.items():
+        sched.load_state_values(jax.tree.map(copy, saved[i]))
+    for i, value in lrs.items():
+        lr = float(np.asarray(value))
+        if lr != opt._groups[int(i)].lr:
+            opt.set_lr(lr, int(i))
+
+
+# -- model states ------------------------------------------------------------------------------
+def _model_states(model) -> Dict[str, brainstate.State]:
+    """``{dotted path: State}`` of what a checkpoint saves of a model: its long-term States
+    (parameters and other persistent values; not the hidden states a forward pass resets)."""
+    if isinstance(model, brainstate.graph.Node):
+        tree = model.states(brainstate.LongTermState)
+    else:
+        tree = model
+    return {registry.path_str(p): s for p, s in registry.flatten_states(tree, where='save_checkpoint').items()}
+
+
+def _leaves_of(value):
+    flat, _ = jax.tree_util.tree_flatten_with_path(value, is_leaf=units.is_quantity)
+    return {jax.tree_util.keystr(p): leaf for p, leaf in flat}
+
+
+def model_state_dict(model) -> Dict[str, Dict[str, Any]]:
+    """``{state path: {leaf key: array or Quantity}}``, host copies."""
+    out = {}
+    for path, st in _model_states(model).items():
+        out[path] = {k: (u.Quantity(_host(leaf.mantissa), unit=leaf.unit) if units.is_quantity(leaf) else _host(leaf))
+                     for k, leaf in _leaves_of(st.value).items()}
+    return out
+
+
+def _check_model(saved, model):
+    states = _model_states(model)
+    where = 'load_checkpoint'
+    unknown, missing = sorted(set(saved) - set(states)), sorted(set(states) - set(saved))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(states), n=1)
+        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        raise CheckpointError(f'{where}: the checkpoint holds model state(s) {unknown} that the model does not '
+                              f'have{hint}; nothing was loaded')
+    if missing:
+        raise CheckpointError(f'{where}: the model has state(s) {missing} that the checkpoint does not hold; '
+                              f'nothing was loaded')
+    plan = []
+    for path, st in states.items():
+        cur, got = _leaves_of(st.value), saved[path]
+        if set(cur) != set(got):
+            raise CheckpointError(f'{where}: model state {path!r} holds {sorted(got)} in the checkpoint, '
+                                  f'{sorted(cur)} in the model; nothing was loaded')
+        for k, leaf in cur.items():
+            name = f'{path}{k}'
+            m, unit = units.split(leaf)
+            sm, sunit = units.split(got[k])
+            if (unit is None) != (sunit is None) or (unit is not None and unit != sunit):
+                raise CheckpointError(f'{where}: model state {name!r} is in {unit or "no unit"} in the model '
+                                      f'but {sunit or "no unit"} in the checkpoint; nothing was loaded')
+            if tuple(np.shape(sm)) != tuple(np.shape(m)):
+                raise CheckpointError(f'{where}: model state {name!r} has shape {tuple(np.shape(sm))} in the '
+                                      f'checkpoint, {tuple(np.shape(m))} in the model; nothing was loaded')
+            if np.dtype(sm.dtype) != np.dtype(jnp.result_type(m)):
+                raise CheckpointError(f'{where}: model state {name!r} has dtype {np.dtype(sm.dtype)} in the '
+                                      f'checkpoint, {np.dtype(jnp.result_type(m))} in the model; nothing was loaded')
+        plan.append((st, got))
+    return plan
+
+
+def _load_model(plan):
+    for st, got in plan:
+        flat, treedef = jax.tree_util.tree_flatten_with_path(st.value, is_leaf=units.is_quantity)
+        leaves = []
+        for p, _ in flat:
+            m, unit = units.split(got[jax.tree_util.keystr(p)])
+            leaves.append(units.merge(jnp.array(m, copy=True), unit))
+        st.value = jax.tree.unflatten(treedef, leaves)
+
+
+# -- the file ----------------------------------------------------------------------------------
+def _unit_to_json(unit):
+    return {'dim': [float(x) for x in unit.dim._dims], 'scale': unit.scale, 'base': unit.base,
+            'factor': unit.factor, 'name': unit.name, 'dispname': unit.dispname}
+
+
+def _unit_from_json(d):
+    return u.Unit(dim=u.get_or_create_dimension([float(x) for x in d['dim']]), scale=d['scale'], base=d['base'],
+                  factor=d['factor'], name=d['name'], dispname=d['dispname'])
+
+
+def _encode(tree, arrays):
+    """JSON skeleton of a nested dict; arrays go to ``arrays`` (``a<i>``), strings stay inline."""
+    if isinstance(tree, Mapping):
+        for k in tree:
+            if not isinstance(k, str):
+                raise TypeError(f'save_checkpoint: keys must be strings, got {k!r}')
+        return {'dict': {k: _encode(v, arrays) for k, v in tree.items()}}
+    if isinstance(tree, str):
+        return {'str': tree}
+    unit = None
+    if units.is_quantity(tree):
+        tree, unit = tree.mantissa, tree.unit
+    if isinstance(tree, (bool, int, float)):
+        tree = np.asarray(tree)
+    if not hasattr(tree, 'dtype'):
+        raise TypeError(f'save_checkpoint: cannot save a {type(tree).__name__}; expected arrays, Quantities, '
+                        f'strings and dicts of them')
+    a = np.asarray(tree)
+    dtype = str(a.dtype)
+    if a.dtype.kind == 'V' or a.dtype.name not in np.sctypeDict:     # bfloat16, float8: store the bits
+        a = a.view(np.dtype(f'u{a.dtype.itemsize}'))
+    key = f'a{len(arrays)}'
+    arrays[key] = a
+    node = {'array': key, 'dtype': dtype}
+    if unit is not None:
+        node['unit'] = _unit_to_json(unit)
+    return node
+
+
+def _decode(node, archive):
+    if 'dict' in node:
+        return {k: _decode(v, archive) for k, v in node['dict'].items()}
+    if 'str' in node:
+        return node['str']
+    a = archive[node['array']]
+    if str(a.dtype) != node['dtype']:
+        a = a.view(jnp.dtype(node['dtype']))
+    return u.Quantity(a, unit=_unit_from_json(node['unit'])) if 'unit' in node else a
+
+
+def _write_atomic(path, payload: Dict[str, Any], meta: Dict[str, Any]):
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            buf = io.BytesIO()
+            np.savez(buf, **payload, **{_META: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+            f.write(buf.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:                                     # make the rename itself durable
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def write_file(path, content: Dict[str, Any]):
+    arrays = {}
+    meta = {'format': _FORMAT, 'version': FORMAT_VERSION, 'tree': _encode(content, arrays)}
+    _write_atomic(path, arrays, meta)
+
+
+def read_file(path) -> Dict[str, Any]:
+    path = os.fspath(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f'load_checkpoint: {path!r} is not a readable brainopt checkpoint ({e})') from e
+    with archive:
+        if _META not in archive.files:
+            raise CheckpointError(f'load_checkpoint: {path!r} is a .npz file without brainopt\'s header; '
+                                  f'it was not written by brainopt.save_checkpoint')
+        meta = json.loads(bytes(archive[_META]).decode())
+        if meta.get('format') != _FORMAT:
+            raise CheckpointError(f'load_checkpoint: {path!r} has format {meta.get("format")!r}, not {_FORMAT!r}')
+        version = meta.get('version')
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise CheckpointError(f'load_checkpoint: {path!r} was written in format version {version}, newer '
+                                  f'than the version {FORMAT_VERSION} this brainopt reads; upgrade brainopt')
+        return _decode(meta['tree'], archive)
+
+
+def save_checkpoint(path, *, model=None, optimizer=None, extra: Optional[Dict[str, Any]] = None):
+    """Save training state to one file, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (conventionally ``*.npz``). An existing file is
+        replaced only once the new one is completely on disk.
+    model : brainstate.graph.Node or dict of States, optional
+        A model (its long-term States: parameters and other persistent
+        values) or any dict / pytree of States, saved under their paths.
+    optimizer : brainopt.Optimizer, optional
+        Saved as :meth:`brainopt.Optimizer.state_dict`.
+    extra : dict, optional
+        More arrays, numbers or strings to keep (the epoch, a data seed).
+
+    Examples
+    --------
+    >>> import brainstate, brainopt, jax.numpy as jnp, tempfile, os
+    >>> w = brainstate.ParamState(jnp.ones(3))
+    >>> opt = brainopt.Adam(lr=0.1).register_trainable_weights({'w': w})
+    >>> _ = opt.update({'w': jnp.ones(3)})
+    >>> path = os.path.join(tempfile.mkdtemp(), 'ckpt.npz')
+    >>> brainopt.save_checkpoint(path, model={'w': w}, optimizer=opt, extra={'epoch': 1})
+    >>> w2 = brainstate.ParamState(jnp.zeros(3))
+    >>> opt2 = brainopt.Adam(lr=0.1).register_trainable_weights({'w': w2})
+    >>> int(brainopt.load_checkpoint(path, model={'w': w2}, optimizer=opt2)['epoch'])
+    1
+    >>> bool((w2.value == w.value).all()), int(opt2.step_count.value)
+    (True, 1)
+    """
+    if model is None and optimizer is None and not extra:
+        raise ValueError('save_checkpoint: nothing to save; pass model=, optimizer= or extra=')
+    content = {}
+    if model is not None:
+        content['model'] = model_state_dict(model)
+    if optimizer is not None:
+        content['optimizer'] = optimizer.state_dict()
+    if extra:
+        content['extra'] = dict(extra)
+    write_file(path, content)
+
+
+def load_checkpoint(path, *, model=None, optimizer=None) -> Dict[str, Any]:
+    """Load what :func:`save_checkpoint` wrote into a model and an optimizer.
+
+    Everything is checked first (paths, shapes, dtypes, units, the optimizer's
+    type, the format version): an error names what differs, and nothing is
+    loaded.
+
+    Returns
+    -------
+    dict
+        The ``extra`` entries that were saved (empty if none).
+    """
+    content = read_file(path)
+    if model is not None and 'model' not in content:
+        raise CheckpointError(f'load_checkpoint: {os.fspath(path)!r} holds no model state')
+    if optimizer is not None and 'optimizer' not in content:
+        raise CheckpointError(f'load_checkpoint: {os.fspath(path)!r} holds no optimizer state')
+    plan = _check_model(content['model'], model) if model is not None else None
+    if optimizer is not None:
+        optimizer.load_state_dict(content['optimizer'])      # checks all, then writes
+    if plan is not None:
+        _load_model(plan)
+    return content.get('extra', {})
