@@ -1,7 +1,11 @@
-"""Learning-rate schedules against torch.optim.lr_scheduler, evaluated eagerly, in jit and in an optimizer.
+"""The closed forms of the schedules against torch.optim.lr_scheduler (torch 2.13.0, CPU).
 
 ``schedule(k)`` must equal torch's ``scheduler.get_last_lr()[0]`` after ``k``
-calls of ``scheduler.step()`` (torch stepped once per update).
+calls of ``scheduler.step()``, evaluated eagerly with Python ints and inside
+``jax.jit`` with traced steps. The golden values come from torch, run live
+here. The same table (``CASES``) drives the stepping tests in
+``test_schedules_epoch.py`` (``sched.step()``) and
+``test_schedules_optimizer.py`` (per update, through an optimizer).
 """
 import math
 import warnings
@@ -116,6 +120,43 @@ CASES = [
                           bs.CosineAnnealingLR(0.2, T_max=45)]),
      lambda o: tls.ChainedScheduler([tls.LinearLR(o, start_factor=0.25, total_iters=6),
                                      tls.MultiStepLR(o, [10, 30], 0.5), tls.CosineAnnealingLR(o, T_max=45)]), 0.2),
+    # CyclicLR, every mode (torch's cycle_momentum needs a momentum optimizer; a schedule sets only the lr)
+    ('CyclicLR-triangular', bs.CyclicLR(0.1, 1.0, step_size_up=4),
+     lambda o: tls.CyclicLR(o, 0.1, 1.0, step_size_up=4, cycle_momentum=False), 0.1),
+    ('CyclicLR-triangular-asym', bs.CyclicLR(0.01, 0.5, step_size_up=3, step_size_down=7),
+     lambda o: tls.CyclicLR(o, 0.01, 0.5, step_size_up=3, step_size_down=7, cycle_momentum=False), 0.01),
+    ('CyclicLR-triangular2', bs.CyclicLR(0.05, 0.3, step_size_up=5, step_size_down=3, mode='triangular2'),
+     lambda o: tls.CyclicLR(o, 0.05, 0.3, step_size_up=5, step_size_down=3, mode='triangular2',
+                            cycle_momentum=False), 0.05),
+    ('CyclicLR-exp_range', bs.CyclicLR(0.001, 0.1, step_size_up=6, mode='exp_range', gamma=0.97),
+     lambda o: tls.CyclicLR(o, 0.001, 0.1, step_size_up=6, mode='exp_range', gamma=0.97,
+                            cycle_momentum=False), 0.001),
+    ('CyclicLR-scale_fn-cycle', bs.CyclicLR(0.1, 0.6, step_size_up=3, scale_fn=lambda x: 1.0 / (1.0 + x)),
+     lambda o: tls.CyclicLR(o, 0.1, 0.6, step_size_up=3, scale_fn=lambda x: 1.0 / (1.0 + x),
+                            cycle_momentum=False), 0.1),
+    ('CyclicLR-scale_fn-iterations',
+     bs.CyclicLR(0.1, 0.6, step_size_up=4, scale_fn=lambda k: 1.0 / (1.0 + 0.1 * k), scale_mode='iterations'),
+     lambda o: tls.CyclicLR(o, 0.1, 0.6, step_size_up=4, scale_fn=lambda k: 1.0 / (1.0 + 0.1 * k),
+                            scale_mode='iterations', cycle_momentum=False), 0.1),
+    # OneCycleLR over exactly N steps (torch raises past total_steps)
+    ('OneCycleLR-cos', bs.OneCycleLR(0.5, total_steps=N),
+     lambda o: tls.OneCycleLR(o, 0.5, total_steps=N, cycle_momentum=False), 0.5),
+    ('OneCycleLR-linear', bs.OneCycleLR(1.0, total_steps=N, pct_start=0.25, anneal_strategy='linear',
+                                        div_factor=10., final_div_factor=100.),
+     lambda o: tls.OneCycleLR(o, 1.0, total_steps=N, pct_start=0.25, anneal_strategy='linear', div_factor=10.,
+                              final_div_factor=100., cycle_momentum=False), 1.0),
+    ('OneCycleLR-three-phase', bs.OneCycleLR(0.2, epochs=8, steps_per_epoch=5, pct_start=0.35, three_phase=True),
+     lambda o: tls.OneCycleLR(o, 0.2, epochs=8, steps_per_epoch=5, pct_start=0.35, three_phase=True,
+                              cycle_momentum=False), 0.2),
+    ('MultiplicativeLR-const', bs.MultiplicativeLR(0.1, lambda k: 0.95),
+     lambda o: tls.MultiplicativeLR(o, lambda k: 0.95), 0.1),
+    ('MultiplicativeLR-periodic', bs.MultiplicativeLR(1.0, lambda k: 1.0 - 0.02 * (k % 4)),
+     lambda o: tls.MultiplicativeLR(o, lambda k: 1.0 - 0.02 * (k % 4)), 1.0),
+    # braintools's WarmupScheduler is torch's LinearLR with start_factor = warmup_start_lr / base_lr
+    ('WarmupScheduler-as-LinearLR', bs.WarmupScheduler(0.4, warmup_epochs=9, warmup_start_lr=0.1),
+     lambda o: tls.LinearLR(o, start_factor=0.25, total_iters=9), 0.4),
+    ('WarmupScheduler-default-start', bs.WarmupScheduler(0.3, warmup_epochs=11),
+     lambda o: tls.LinearLR(o, start_factor=1 / 12, total_iters=11), 0.3),
 ]
 IDS = [case[0] for case in CASES]
 REFERENCE = {}
@@ -149,29 +190,6 @@ def test_traced_step_inside_jit_matches_torch(case):
     sched = case[1]
     # a batch of traced int32 scalar steps (the optimizer test below traces one step per call)
     assert_matches_torch(jax.jit(jax.vmap(sched))(jnp.arange(N, dtype=jnp.int32)), case)
-
-
-def test_optimizer_reports_the_torch_learning_rates(case):
-    """``UpdateInfo.lr`` of each ``opt.update`` inside ``brainstate.transform.jit`` is torch's lr."""
-    w = brainstate.ParamState(jnp.ones(2))
-    opt = brainopt.Adagrad(lr=case[1]).register_trainable_weights({'w': w})
-    train_step = brainstate.transform.jit(lambda g: opt.update({'w': g}).lr)
-    g = jnp.ones(2)
-    assert_matches_torch([train_step(g) for _ in range(N)], case)
-    assert int(opt.step_count.value) == N
-
-
-def test_schedule_drives_the_parameter_update():
-    """With SGD-like Adagrad(eps=0) on constant gradients the step size is lr / sqrt(k + 1)."""
-    sched = bs.StepLR(0.1, step_size=3, gamma=0.5)
-    w = brainstate.ParamState(jnp.zeros(1))
-    opt = brainopt.Adagrad(lr=sched, eps=0.).register_trainable_weights({'w': w})
-    lrs = torch_lrs(lambda o: tls.StepLR(o, 3, gamma=0.5), 0.1, n=10)
-    for _ in range(10):
-        opt.update({'w': jnp.ones(1)})
-    expected = -np.sum(lrs / np.sqrt(np.arange(1, 11)))
-    np.testing.assert_allclose(w.value, [expected], rtol=1e-5)
-    np.testing.assert_allclose(opt.current_lr, sched(10), rtol=0)
 
 
 @pytest.mark.parametrize('sched, make, base_lr, n', [
@@ -220,29 +238,90 @@ def test_sequential_accepts_any_callable_and_nests():
     np.testing.assert_allclose(jax.jit(jax.vmap(sched))(jnp.arange(4)), [0.1, 0.05, 0.125, 0.0625], rtol=1e-6)
 
 
+def rebuild(sched, **overrides):
+    """A fresh schedule from ``get_config()`` (the config round-trips)."""
+    return type(sched)(**{**sched.get_config(), **overrides})
+
+
 def test_repr_and_config():
     sched = bs.StepLR(0.1, step_size=3, gamma=0.5)
-    assert repr(sched) == 'StepLR(base_lr=0.1, step_size=3, gamma=0.5)'
-    assert sched.get_config() == dict(base_lr=0.1, step_size=3, gamma=0.5)
-    assert (repr(bs.CosineAnnealingWarmRestarts())
-            == 'CosineAnnealingWarmRestarts(base_lr=0.001, T_0=10, T_mult=1, eta_min=0.0)')
+    assert repr(sched) == "StepLR(base_lr=0.1, step_size=3, gamma=0.5, stepping='epoch')"
+    assert sched.get_config() == dict(base_lr=0.1, step_size=3, gamma=0.5, last_epoch=0, stepping='epoch')
+    assert (repr(bs.CosineAnnealingWarmRestarts(last_epoch=4))
+            == "CosineAnnealingWarmRestarts(base_lr=0.001, T_0=10, T_mult=1, eta_min=0.0, last_epoch=4, "
+               "stepping='epoch')")
+    assert repr(bs.InverseTimeDecay(0.1, 10, 0.5)) == ("InverseTimeDecay(initial_learning_rate=0.1, decay_steps=10.0, "
+                                                      "decay_rate=0.5, staircase=False, name='InverseTimeDecay', "
+                                                      "stepping='update')")
     assert 'schedulers=[ConstantLR(' in repr(bs.SequentialLR([bs.ConstantLR(), bs.ExponentialLR()], [5]))
     assert 'lr=StepLR(base_lr=0.1' in repr(brainopt.Adagrad(lr=sched))
 
 
+def test_config_rebuilds_an_equal_schedule(case):
+    """``type(s)(**s.get_config())`` gives the same values (the epoch tests build fresh schedules this way)."""
+    sched = case[1]
+    np.testing.assert_array_equal(rebuild(sched)(jnp.arange(N)), sched(jnp.arange(N)))
+
+
+def signature(cls):
+    """The constructor's parameters after ``self`` (a brainstate Node's class signature is ``(*args, **kwargs)``)."""
+    import inspect
+    return dict(list(inspect.signature(cls.__init__).parameters.items())[1:])
+
+
 def test_braintools_defaults_and_keywords():
-    """Same argument names and defaults as braintools.optim, so code runs after changing the import."""
+    """braintools.optim's argument names, order and defaults, so code runs after changing the import.
+
+    Deliberate differences: ``stepping`` is added (keyword-only, last); ``warmup_start_lr`` of the two warmup
+    schedules defaults to None (``base_lr / (W + 1)``, never 0 on the first step) where braintools has 0.0;
+    OneCycleLR adds torch's keyword-only ``three_phase``. ChainedScheduler has no ``last_epoch`` (braintools
+    inherits one it does not use).
+    """
     import inspect
     import braintools.optim as bt
-    for name in ['StepLR', 'MultiStepLR', 'ExponentialLR', 'CosineAnnealingLR', 'PolynomialLR', 'LinearLR',
-                 'ConstantLR', 'CosineAnnealingWarmRestarts', 'SequentialLR', 'ChainedScheduler']:
-        ours = inspect.signature(getattr(bs, name)).parameters
-        theirs = {k: p for k, p in inspect.signature(getattr(bt, name)).parameters.items() if k != 'last_epoch'}
-        assert list(ours) == list(theirs), name
-        for k, p in ours.items():
-            if p.default is not inspect.Parameter.empty:
-                assert p.default == theirs[k].default, (name, k)
+    changed = {('WarmupScheduler', 'warmup_start_lr'): None, ('WarmupCosineSchedule', 'warmup_start_lr'): None}
+    for name in bt._optax_lr_scheduler.__all__[1:]:          # the classes after the base LRScheduler
+        ours = signature(getattr(bs, name))
+        theirs = inspect.signature(getattr(bt, name)).parameters
+        positional = [k for k, p in ours.items() if p.kind is not p.KEYWORD_ONLY]
+        assert positional == [k for k in theirs if not (name == 'ChainedScheduler' and k == 'last_epoch')], name
+        assert {k for k, p in ours.items() if p.kind is p.KEYWORD_ONLY} <= {'stepping', 'three_phase'}, name
+        for k in positional:
+            if theirs[k].default is not inspect.Parameter.empty:
+                expected = changed.get((name, k), theirs[k].default)
+                assert ours[k].default == expected, (name, k)
     assert tuple(bs.MultiStepLR().milestones) == (30, 60, 90)
+    assert bs.PiecewiseConstantSchedule().boundaries == (1000, 2000)
+    assert bs.PiecewiseConstantSchedule().values == (1.0, 0.1, 0.01)
+
+
+def test_keras_names_and_defaults():
+    """InverseTimeDecay and CosineDecay take Keras's arguments, in Keras's order, with its defaults."""
+    import inspect
+    import keras
+    for name in ['InverseTimeDecay', 'CosineDecay']:
+        ours = signature(getattr(bs, name))
+        theirs = inspect.signature(getattr(keras.optimizers.schedules, name)).parameters
+        assert [k for k in ours if k != 'stepping'] == list(theirs), name
+        for k, p in theirs.items():
+            assert ours[k].default == p.default, (name, k)
+
+
+def test_default_stepping_follows_the_origin_library():
+    """torch/braintools per-epoch schedules step with sched.step(); optax/Keras-style ones per update."""
+    epoch = [bs.StepLR(), bs.MultiStepLR(), bs.ExponentialLR(), bs.CosineAnnealingLR(), bs.PolynomialLR(),
+             bs.LinearLR(), bs.ConstantLR(), bs.LambdaLR(0.1, lambda k: 1.0), bs.CosineAnnealingWarmRestarts(),
+             bs.WarmupScheduler(), bs.CyclicLR(), bs.OneCycleLR(total_steps=10),
+             bs.MultiplicativeLR(0.1, lambda k: 0.9),
+             bs.ReduceLROnPlateau(), bs.SequentialLR([bs.StepLR(), bs.StepLR()], [3]),
+             bs.ChainedScheduler([bs.StepLR(), bs.ExponentialLR()])]
+    update = [bs.ExponentialDecayLR(), bs.WarmupCosineSchedule(), bs.PiecewiseConstantSchedule(),
+              bs.InverseTimeDecay(0.1, 10, 0.5), bs.CosineDecay(0.1, 10),
+              bs.SequentialLR([lambda k: 0.1 * jnp.ones_like(k, jnp.float32), bs.StepLR(stepping='update')], [3])]
+    assert [s.stepping for s in epoch] == ['epoch'] * len(epoch)
+    assert [s.stepping for s in update] == ['update'] * len(update)
+    assert all('last_epoch' in s.state_values() for s in epoch)
+    assert all(s.state_values() == {} for s in update)
 
 
 BAD = [
@@ -277,6 +356,47 @@ BAD = [
     (lambda: bs.SequentialLR([bs.StepLR(), 0.1], [5]), TypeError, r'schedulers\[1\] must be a schedule'),
     (lambda: bs.ChainedScheduler([bs.StepLR(), lambda k: 1.0]), TypeError,
      r'ChainedScheduler: schedulers\[1\] must be a brainopt schedule with a base_lr'),
+    (lambda: bs.SequentialLR([bs.StepLR(), bs.StepLR(stepping='update')], [2]), ValueError,
+     r"SequentialLR: the schedulers have different stepping .*pass stepping='epoch' or stepping='update'"),
+    (lambda: bs.ChainedScheduler([bs.ReduceLROnPlateau(), bs.StepLR()]), TypeError,
+     r'schedulers\[0\] \(ReduceLROnPlateau\) has no closed form'),
+    (lambda: bs.StepLR(stepping='batch'), ValueError, r"StepLR: stepping must be 'update' or 'epoch', got 'batch'"),
+    (lambda: bs.StepLR(last_epoch=-1), ValueError, r'StepLR: last_epoch must be an integer >= 0'),
+    (lambda: bs.StepLR(last_epoch=3, stepping='update'), ValueError, r"last_epoch=3 needs stepping='epoch'"),
+    (lambda: bs.MultiplicativeLR(0.1, lambda k: 1.0, stepping='update'), TypeError, r'stepping'),
+    (lambda: bs.MultiplicativeLR(0.1, 0.9), TypeError, r'MultiplicativeLR: lr_lambda must be a callable'),
+    (lambda: bs.WarmupScheduler(0.1, warmup_epochs=-1), ValueError, r'WarmupScheduler: warmup_epochs must be'),
+    (lambda: bs.WarmupScheduler(0.1, warmup_start_lr=-1.), ValueError, r'warmup_start_lr must be >= 0'),
+    (lambda: bs.WarmupCosineSchedule(0.1, warmup_steps=10, total_steps=5), ValueError,
+     r'WarmupCosineSchedule: total_steps must be >= warmup_steps = 10'),
+    (lambda: bs.ExponentialDecayLR(0.1, decay_steps=0), ValueError,
+     r'ExponentialDecayLR: decay_steps must be a positive'),
+    (lambda: bs.ExponentialDecayLR(0.1, decay_rate=0.), ValueError, r'decay_rate must be > 0'),
+    (lambda: bs.ExponentialDecayLR(0.1, staircase=1), TypeError, r'staircase must be a bool'),
+    (lambda: bs.PiecewiseConstantSchedule(boundaries=[5], values=[1.0]), ValueError,
+     r'values must hold len\(boundaries\) \+ 1 = 2 learning rates, got 1'),
+    (lambda: bs.PiecewiseConstantSchedule(boundaries=[5, 5], values=[1., 1., 1.]), ValueError,
+     r'boundaries must be strictly increasing'),
+    (lambda: bs.PiecewiseConstantSchedule(boundaries=[5], values=[1., -1.]), ValueError, r'values\[1\] must be >= 0'),
+    (lambda: bs.CyclicLR(mode='cosine'), ValueError, r"CyclicLR: mode must be one of 'triangular'"),
+    (lambda: bs.CyclicLR(step_size_up=0), ValueError, r'step_size_up must be a positive integer'),
+    (lambda: bs.CyclicLR(step_size_down=0), ValueError, r'step_size_down must be a positive integer'),
+    (lambda: bs.CyclicLR(scale_fn=3), TypeError, r'scale_fn must be None or a callable'),
+    (lambda: bs.CyclicLR(scale_mode='epoch'), ValueError, r"scale_mode must be 'cycle' or 'iterations'"),
+    (lambda: bs.OneCycleLR(0.1), ValueError, r'OneCycleLR: give total_steps, or both epochs and steps_per_epoch'),
+    (lambda: bs.OneCycleLR(0.1, total_steps=0), ValueError, r'total_steps must be an integer >= 2'),
+    (lambda: bs.OneCycleLR(0.1, total_steps=10, pct_start=1.0), ValueError, r'pct_start must be in \(0.0, 1.0\)'),
+    (lambda: bs.OneCycleLR(0.1, total_steps=3, pct_start=0.2), ValueError, r'leaves a phase of no steps'),
+    (lambda: bs.OneCycleLR(0.1, total_steps=10, anneal_strategy='exp'), ValueError, r"anneal_strategy must be 'cos'"),
+    (lambda: bs.ReduceLROnPlateau(factor=1.0), ValueError, r'ReduceLROnPlateau: factor must be in \[0.0, 1.0\)'),
+    (lambda: bs.ReduceLROnPlateau(mode='lowest'), ValueError, r"mode must be 'min' or 'max'"),
+    (lambda: bs.ReduceLROnPlateau(threshold_mode='pct'), ValueError, r"threshold_mode must be 'rel' or 'abs'"),
+    (lambda: bs.ReduceLROnPlateau(patience=-1), ValueError, r'patience must be an integer >= 0'),
+    (lambda: bs.ReduceLROnPlateau(min_lr=[0.1]), TypeError, r'min_lr must be a real number'),
+    (lambda: bs.InverseTimeDecay(0.1, decay_steps=0, decay_rate=0.5), ValueError,
+     r'InverseTimeDecay: decay_steps must be > 0'),
+    (lambda: bs.CosineDecay(0.1, decay_steps=10, alpha=-0.1), ValueError, r'CosineDecay: alpha must be >= 0'),
+    (lambda: bs.CosineDecay(0.1, decay_steps=10, warmup_steps=-2), ValueError, r'warmup_steps must be an integer'),
 ]
 
 

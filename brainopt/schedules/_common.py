@@ -91,3 +91,33 @@ def cosine_factor(remaining, period):
     ratio = jnp.asarray(remaining).astype(jnp.float32) / jnp.asarray(period, jnp.float32)
     s = jnp.sin(jnp.float32(np.pi / 2) * ratio)
     return s * s
+
+
+def cos_weights(remaining, done, length):
+    """``((1 + cos(pi d / L)) / 2, (1 - cos(pi d / L)) / 2)`` for ``d = done``, ``L = length = remaining + done``.
+
+    Both as ``sin(...) ** 2`` of a non-negative argument, so each is accurate
+    to float32 relative precision even where it is tiny: ``a * w0 + b * w1``
+    interpolates from ``a`` to ``b`` along half a cosine with no cancellation.
+    """
+    length = jnp.asarray(length, jnp.float32)
+    half_pi = jnp.float32(np.pi / 2)
+    s0 = jnp.sin(half_pi * (jnp.asarray(remaining, jnp.float32) / length))
+    s1 = jnp.sin(half_pi * (jnp.asarray(done, jnp.float32) / length))
+    return s0 * s0, s1 * s1
+
+
+def frac_power(gamma, table, numerator, denominator):
+    """``gamma ** (numerator / denominator)`` in float32, for int32 ``numerator >= 0`` and an int ``denominator >= 1``.
+
+    Split as ``gamma ** q * gamma ** (r / denominator)`` with ``q, r =
+    divmod(numerator, denominator)``: the integer power from
+    ``table`` (:func:`power_table` of ``gamma``), the fractional one from ``exp`` of an argument below
+    ``|log(gamma)|``, so the result keeps float32 accuracy for large steps.
+    """
+    n = jnp.asarray(numerator)
+    q, r = n // denominator, n % denominator
+    log_gamma = jnp.float32(np.log(np.float64(gamma)))
+    frac = jnp.exp(log_gamma * (r.astype(jnp.float32) / jnp.float32(denominator)))
+    return int_power(table, q) * frac
+

@@ -1,30 +1,269 @@
-"""The learning-rate schedule interface."""
+"""The learning-rate schedule interface: a closed form of a counter, and the two ways of advancing it.
+
+Every schedule is a pure ``jax.numpy`` function ``f(k)`` of a counter ``k``
+(``sched(k)``). What ``k`` is depends on the schedule's ``stepping``:
+
+* ``stepping='update'``: ``k`` is the optimizer's number of applied updates
+  (its ``step_count`` State). The schedule holds no State; ``update()``
+  advances it. optax and Keras schedules work this way.
+* ``stepping='epoch'``: ``k`` is the schedule's own ``last_epoch`` State,
+  advanced by ``sched.step()`` (once per epoch, as torch.optim and
+  braintools.optim users write it). The optimizer's checkpoint holds the
+  State.
+
+Calling ``step()`` on a per-update schedule is an error, so the two are never
+silently confused.
+"""
 import inspect
+import weakref
+
+import brainstate
+import jax.numpy as jnp
+import numpy as np
+
+from . import _common as c
 
 __all__ = ['LRScheduler']
 
+STEPPINGS = ('update', 'epoch')
 
-class LRScheduler:
-    """Base class of learning-rate schedules: a pure function of the step.
 
-    ``schedule(step)`` returns the learning rate of the update that comes
-    after ``step`` applied updates. It must be written with ``jax.numpy`` so
-    that it works inside ``jit`` with a traced step. The optimizer's
-    ``step_count`` State holds the step, so a checkpoint of the optimizer
-    holds the schedule's position.
+class _Attachment:
+    """A weak reference to the optimizer a schedule is attached to.
+
+    A plain object, so that ``brainstate.graph`` does not walk from a
+    schedule back into its optimizer.
     """
 
+    def __init__(self, optimizer):
+        self.ref = weakref.ref(optimizer)
+
+
+class LRScheduler(brainstate.graph.Node):
+    """Base class of learning-rate schedules.
+
+    A subclass defines ``__call__(step)``: the learning rate at counter value
+    ``step`` as a float32 ``jax`` array, written with ``jax.numpy`` so that it
+    works inside ``jit`` with a traced int32 step. The base class provides the
+    two ways of stepping (see :mod:`brainopt.schedules`), the protocol that
+    the optimizer calls (:meth:`lr_at`, :meth:`state_values`,
+    :meth:`load_state_values`, :meth:`attach`) and :meth:`step`.
+
+    A subclass that only defines ``__call__`` is a per-update schedule; one
+    that calls ``self._init_stepping(stepping, last_epoch)`` in its
+    constructor can step either way.
+
+    A schedule whose value depends on its own history (``MultiplicativeLR``,
+    ``ReduceLROnPlateau``) keeps the learning rate in a State and overrides
+    :meth:`lr_at` and :meth:`step`.
+    """
+
+    #: ``stepping`` values this class accepts (recursive schedules: ``('epoch',)``)
+    steppings = STEPPINGS
+    #: a subclass that only defines ``__call__`` (and never calls ``_init_stepping``) is per-update
+    stepping = 'update'
+    _initial_epoch = 0
+    _attachment = None
+
+    def _init_stepping(self, stepping, last_epoch):
+        """Check ``stepping`` and ``last_epoch`` and create the ``last_epoch`` State if epoch-stepped."""
+        owner = type(self).__name__
+        if stepping not in self.steppings:
+            allowed = ' or '.join(repr(s) for s in self.steppings)
+            raise ValueError(f'{owner}: stepping must be {allowed}, got {stepping!r}')
+        self.stepping = stepping
+        self._initial_epoch = c.integer('last_epoch', last_epoch, low=0, owner=owner)
+        if stepping == 'epoch':
+            from ..optimizer import OptimState      # here: optimizer.py may import the schedules
+            self.last_epoch = OptimState(jnp.asarray(self._initial_epoch, jnp.int32), name=f'{owner}.last_epoch')
+        elif self._initial_epoch != 0:
+            raise ValueError(f"{owner}: last_epoch={last_epoch} needs stepping='epoch'; with stepping='update' "
+                             f"the counter is the optimizer's step count")
+
+    # -- the closed form ------------------------------------------------------------------
     def __call__(self, step):
+        """The learning rate at counter value ``step`` (float32; ``step`` an int or int32 array)."""
         raise NotImplementedError
 
+    @property
+    def base_lr_for_chain(self):
+        """The learning rate that :class:`ChainedScheduler` divides this schedule by to get its factor."""
+        return self.base_lr
+
+    # -- the protocol the optimizer calls -------------------------------------------------
+    def lr_at(self, count, values):
+        """The learning rate in force, as a pure function.
+
+        Parameters
+        ----------
+        count : int32 array
+            The optimizer's number of applied updates (possibly traced).
+        values : dict
+            What :meth:`state_values` returned (possibly traced).
+
+        Returns
+        -------
+        jax.Array
+            float32 scalar: ``self(count)`` for a per-update schedule,
+            ``self(values['last_epoch'])`` for a per-epoch one.
+        """
+        if self.stepping == 'update':
+            return jnp.asarray(self(count), jnp.float32)
+        return jnp.asarray(self(values['last_epoch']), jnp.float32)
+
+    def _states(self):
+        """name -> State of this schedule's mutable state ({} for a per-update schedule)."""
+        return {'last_epoch': self.last_epoch} if self.stepping == 'epoch' else {}
+
+    def state_values(self):
+        """The values of the schedule's States, ``{name: jax array}`` (``{}`` when it has none)."""
+        return {k: s.value for k, s in self._states().items()}
+
+    def load_state_values(self, values):
+        """Set the schedule's States from what :meth:`state_values` returned (e.g. from a checkpoint).
+
+        Raises
+        ------
+        KeyError
+            When ``values`` lacks a State or has one this schedule does not know.
+        ValueError
+            When a value's shape or dtype is not the State's.
+        """
+        owner = type(self).__name__
+        states = self._states()
+        if not isinstance(values, dict):
+            raise TypeError(f'{owner}.load_state_values: expected a dict name -> array, got {type(values).__name__}')
+        missing, extra = sorted(set(states) - set(values)), sorted(set(values) - set(states))
+        if missing or extra:
+            raise KeyError(f'{owner}.load_state_values: expected the keys {sorted(states)} '
+                           f"(stepping={self.stepping!r}), got {sorted(values)}"
+                           + (f'; missing {missing}' if missing else '') + (f'; unexpected {extra}' if extra else ''))
+        new = {}
+        for k, state in states.items():
+            old = state.value
+            v = values[k]
+            if hasattr(v, 'dtype') and np.dtype(v.dtype) != np.dtype(old.dtype):
+                raise ValueError(f'{owner}.load_state_values: {k!r} must have dtype {np.dtype(old.dtype)}, '
+                                 f'got {np.dtype(v.dtype)}')
+            v = jnp.asarray(v, old.dtype)
+            if v.shape != old.shape:
+                raise ValueError(f'{owner}.load_state_values: {k!r} must have shape {old.shape}, got {v.shape}')
+            new[k] = v
+        for k, v in new.items():
+            states[k].value = v
+
+    def step(self, metric=None):
+        """Advance a per-epoch schedule by one epoch (torch's ``scheduler.step()``).
+
+        Works eagerly and inside ``brainstate.transform.jit`` / ``for_loop``.
+
+        Raises
+        ------
+        RuntimeError
+            On a per-update schedule (``stepping='update'``): its counter is
+            the optimizer's step count, which ``update()`` advances.
+        TypeError
+            When given a metric (only :class:`ReduceLROnPlateau` takes one).
+        """
+        self._require_epoch('step')
+        if metric is not None:
+            raise TypeError(f'{type(self).__name__}.step() takes no metric (only ReduceLROnPlateau.step(metric) '
+                            f'does); got {metric!r}. To move to a given epoch, use '
+                            f"load_state_values({{'last_epoch': epoch}})")
+        self.last_epoch.value = self.last_epoch.value + 1
+
+    def _require_epoch(self, what):
+        if self.stepping != 'epoch':
+            name = type(self).__name__
+            raise RuntimeError(
+                f"{name}.{what}(): this schedule has stepping='update': its counter is the optimizer's number of "
+                f"applied updates, and opt.update() advances it. To advance it yourself once per epoch with "
+                f"sched.step(), construct it with {name}(..., stepping='epoch').")
+
+    def attach(self, optimizer):
+        """Record that ``optimizer`` uses this schedule as its learning rate.
+
+        The optimizer calls it when given the schedule. A schedule belongs to
+        one optimizer (its counter and States are that optimizer's):
+        attaching it to a second one raises ``RuntimeError``. Attaching to
+        the same optimizer again does nothing.
+        """
+        current = self.attached_optimizer
+        if current is not None and current is not optimizer:
+            raise RuntimeError(
+                f'{self!r} is already the learning rate of {type(current).__name__} '
+                f'(name={getattr(current, "name", None)!r}); a schedule belongs to one optimizer. '
+                f'Build one schedule per optimizer.')
+        self._attachment = _Attachment(optimizer)
+
+    def detach(self):
+        """Forget the optimizer this schedule was attached to."""
+        self._attachment = None
+
+    @property
+    def attached_optimizer(self):
+        """The optimizer this schedule is attached to, or None."""
+        return None if self._attachment is None else self._attachment.ref()
+
+    # -- reading the learning rate --------------------------------------------------------
+    @property
+    def current_lr(self):
+        """The learning rate in force now (float32 scalar).
+
+        Per epoch: the value at ``last_epoch``. Per update: the value at the
+        attached optimizer's step count (an error when not attached).
+        """
+        if self.stepping == 'epoch':
+            return self.lr_at(jnp.zeros((), jnp.int32), self.state_values())
+        opt = self.attached_optimizer
+        if opt is None:
+            raise RuntimeError(f"{type(self).__name__}.current_lr: a schedule with stepping='update' follows the "
+                               f"step count of its optimizer, and none is attached; give it to an optimizer as lr, "
+                               f"or evaluate sched(step) for a given step")
+        return self.lr_at(opt.step_count.value, self.state_values())
+
+    def get_last_lr(self):
+        """``[current_lr]``, as torch's ``scheduler.get_last_lr()`` (one parameter group)."""
+        return [self.current_lr]
+
+    # -- configuration --------------------------------------------------------------------
     def get_config(self) -> dict:
         """The constructor's arguments, read back from the attributes of the same name.
 
-        A subclass that stores its arguments under other names overrides this.
+        ``last_epoch`` is the value given to the constructor (the State holds
+        the current one). A subclass that stores its arguments under other
+        names overrides this.
         """
         params = inspect.signature(type(self).__init__).parameters.values()
-        return {p.name: getattr(self, p.name) for p in list(params)[1:]
-                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and hasattr(self, p.name)}
+        out = {}
+        for p in list(params)[1:]:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.name == 'last_epoch':
+                out[p.name] = self._initial_epoch
+            elif hasattr(self, p.name):
+                out[p.name] = getattr(self, p.name)
+        return out
 
     def __repr__(self):
-        return f'{type(self).__name__}({", ".join(f"{k}={v!r}" for k, v in self.get_config().items())})'
+        items = [(k, v) for k, v in self.get_config().items() if not (k == 'last_epoch' and v == 0)]
+        return f'{type(self).__name__}({", ".join(f"{k}={v!r}" for k, v in items)})'
+
+
+_STEPPING_DOC = """last_epoch : int, default 0
+        Initial value of the epoch counter (with ``stepping='epoch'``), to
+        resume a run as in braintools.optim.
+    stepping : {{'epoch', 'update'}}, default {default!r}
+        What the counter ``k`` is. ``'epoch'``: the schedule's own
+        ``last_epoch`` State, advanced by ``sched.step()`` (torch.optim and
+        braintools.optim usage). ``'update'``: the optimizer's number of
+        applied updates, advanced by ``opt.update()``; ``sched.step()`` is
+        then an error."""
+
+
+def with_stepping_doc(cls):
+    """Replace ``{stepping}`` in a schedule's docstring by the documentation of ``last_epoch`` and ``stepping``."""
+    default = inspect.signature(cls.__init__).parameters['stepping'].default
+    if cls.__doc__ and '{stepping}' in cls.__doc__:
+        cls.__doc__ = cls.__doc__.replace('{stepping}', _STEPPING_DOC.format(default=default))
+    return cls
