@@ -68,7 +68,7 @@ def optimizer_state_dict(opt) -> Dict[str, Any]:
     if schedules:
         d['schedule'] = {i: jax.tree.map(_host, s.state_values()) for i, s in schedules.items()}
     for i, g in enumerate(opt._groups):
-        if g.source.scheduler is None and not callable(g.lr):
+        if g.source.scheduler is None and g.source.unit is None and not callable(g.lr):
             lrs[str(i)] = np.asarray(g.lr, np.float64)    # a constant lr can be changed during training
     if lrs:
         d['lr'] = lrs
@@ -175,7 +175,7 @@ def load_optimizer_state_dict(opt, d):
         group = opt._groups[int(i)] if str(i).isdigit() and int(i) < len(opt._groups) else None
         if group is None:
             _fail(opt, f"['lr'] names parameter group {i!r}; this optimizer has {len(opt._groups)} group(s)")
-        if group.source.scheduler is not None or callable(group.lr):
+        if group.source.scheduler is not None or group.source.unit is not None or callable(group.lr):
             _fail(opt, f"the state dict holds a constant lr ({float(np.asarray(value))}) for group {i}, but this "
                        f"optimizer's lr there is {group.lr!r}")
         lr = float(np.asarray(value))

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from . import _registry as registry
 from . import _validate as check
+from . import units
 from .rules.base import Rule
 from .transforms import accumulation, clipping, ema
 from .transforms import weight_decay as decay
@@ -219,6 +220,7 @@ class Optimizer(brainstate.graph.Node):
             self.skipped_steps = OptimState(jnp.zeros((), jnp.int32), name=f'{self.name}.skipped_steps')
 
         self._weights = _Weights()
+        self._leaf_units = {}
         self._decay_mask = frozenset()
         self._reset_compiled()
 
@@ -254,6 +256,9 @@ class Optimizer(brainstate.graph.Node):
 
     def _set_lr(self, value, group):
         source = as_schedule(value, type(self).__name__)
+        if source.unit is not None and group < len(self._groups):
+            probe = _Group(source, value, self._groups[group].weight_decay)
+            self._check_lr_units(probe, {n: self._leaf_units[n] for n in self._groups[group].leaves}, 'lr')
         if source.scheduler is not None and hasattr(source.scheduler, 'attach'):
             source.scheduler.attach(self)        # one schedule drives one optimizer (an error otherwise)
         if group == len(self._groups):
@@ -268,6 +273,29 @@ class Optimizer(brainstate.graph.Node):
     def _reset_compiled(self):
         # the eager path: one cached computation that donates the optimizer's own buffers (argument 2)
         self._compiled = jax.jit(self._pure_step, donate_argnums=(2,))
+
+    def _check_lr_units(self, group, leaf_units, where):
+        """A Quantity lr must give every parameter of its group a step in the parameter's own unit."""
+        unit = group.source.unit
+        if unit is None:
+            return
+        owner = type(self).__name__
+        exponents = getattr(self.rule, 'lr_unit', None)
+        if exponents is None:
+            raise TypeError(f'{owner}: {type(self.rule).__name__} does not declare the dimension of its learning '
+                            f'rate, so a Quantity lr ({describe(group.lr)}) cannot be checked; give a float')
+        if group.weight_decay and self.weight_decay_mode == 'decoupled' and not unit.is_unitless:
+            raise ValueError(f'{owner}: decoupled weight decay shrinks p by p * weight_decay * lr, which needs a '
+                             f'dimensionless lr; got lr in {unit}')
+        for name, p_unit in leaf_units.items():
+            want = units.expected_lr_unit(exponents, p_unit)
+            ok = unit.is_unitless if want is None else unit.has_same_dim(want)
+            if not ok:
+                raise ValueError(
+                    f'{owner}.{where}: the learning rate {describe(group.lr)} does not fit parameter {name!r} in '
+                    f'{p_unit if p_unit is not None else "no unit"}: {type(self.rule).__name__} needs an lr '
+                    f'{"in " + str(want) + " (or another unit of that dimension)" if want is not None else "without dimension"}'
+                    f' so that the step is in the parameter\'s unit')
 
     @property
     def current_lr(self):
@@ -377,6 +405,8 @@ class Optimizer(brainstate.graph.Node):
             new.append(entry)
         if not new:
             return self
+        leaf_units = {n: un for e in new for n, un in zip(e.leaves, e.units)}
+        self._check_lr_units(group, leaf_units, where)
         params = registry.read_params(new)
         for s, values in self.rule.init(params).items():
             self.slots[s].value = {**self.slots[s].value, **values}
@@ -392,6 +422,7 @@ class Optimizer(brainstate.graph.Node):
             w.prefixes.update(e.path[:i] for i in range(1, len(e.path)))
             group.paths.append(e.name)
             group.leaves.extend(e.leaves)
+        self._leaf_units.update(leaf_units)
         self._decay_mask = decay.decay_mask(w.leaf_names, self.weight_decay_exclude)
         return self
 
@@ -490,11 +521,20 @@ class Optimizer(brainstate.graph.Node):
                 sub = (lambda d: d) if one else (lambda d: {k: d[k] for k in group.leaves})  # noqa: E731
                 gg, pp = sub(g), sub(params)
                 mask = self._decay_mask if one else self._decay_mask.intersection(group.leaves)
-                if group.weight_decay and self.weight_decay_mode == 'coupled':
-                    gg = decay.add_coupled(gg, pp, group.weight_decay, mask)
                 if group.weight_decay and self.weight_decay_mode == 'decoupled':
                     p = {**p, **decay.apply_decoupled(pp, group.weight_decay, group_lr, mask)}
+                physical = group.source.unit is not None
+                if physical:
+                    # a physical lr: the rule runs in SI units, so that the same physical fit takes the same steps
+                    # whether a parameter is stored in mV or in V; only the step is converted back
+                    c = {k: units.si_factor(self._leaf_units[k]) for k in gg}
+                    gg = {k: v / jnp.asarray(c[k], v.dtype) for k, v in gg.items()}
+                    pp = {k: v * jnp.asarray(c[k], v.dtype) for k, v in pp.items()}
+                if group.weight_decay and self.weight_decay_mode == 'coupled':
+                    gg = decay.add_coupled(gg, pp, group.weight_decay, mask)
                 d, sl = self.rule.update(gg, pp, {s: sub(v) for s, v in state['slots'].items()}, count, group_lr)
+                if physical:
+                    d = {k: v / jnp.asarray(c[k], v.dtype) for k, v in d.items()}
                 deltas.update(d)
                 for s_name, v in sl.items():
                     slots[s_name].update(v)
@@ -551,6 +591,15 @@ class Optimizer(brainstate.graph.Node):
         path : tuple or str
             The parameter's path as registered (``('l1', 'weight')``) or dotted
             (``'l1.weight'``).
+
+        Returns
+        -------
+        The accumulator, as a ``brainunit.Quantity`` in its true unit for a
+        parameter with a unit (a second moment of a threshold in mV is in
+        ``1/mV^2``: the gradient of a dimensionless loss is in ``1/mV``; in
+        SI units when the group's lr is a Quantity, since the rule then runs
+        in SI units). A slot whose rule does not declare its unit
+        (``Rule.slot_units``) comes back as plain numbers.
         """
         entry = self._entry(path)
         stores = {**self.slots, **({'ema': self.ema} if self.use_ema else {}),
@@ -558,7 +607,19 @@ class Optimizer(brainstate.graph.Node):
         if slot not in stores:
             raise KeyError(f'{type(self).__name__} has no slot {slot!r}; its slots are {sorted(stores)}')
         values = stores[slot].value
-        return jax.tree.unflatten(entry.treedef, [values[n] for n in entry.leaves])
+        exponents = {'ema': (1, 0), 'grad_accum': (0, 1)}.get(slot, self.rule.slot_units.get(slot))
+        leaves = []
+        for n in entry.leaves:
+            p_unit = self._leaf_units.get(n)
+            if p_unit is not None and exponents is not None and slot in self.rule.slots and \
+                    self._group_of(n).source.unit is not None:
+                p_unit = units.si_unit(p_unit)       # the rule ran in SI units
+            unit = None if exponents is None else units.power(p_unit, exponents[0] - exponents[1])
+            leaves.append(units.merge(values[n], unit))
+        return jax.tree.unflatten(entry.treedef, leaves)
+
+    def _group_of(self, leaf):
+        return next(g for g in self._groups if leaf in g.leaves)
 
     def _entry(self, path):
         w = self._weights

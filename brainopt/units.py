@@ -26,21 +26,59 @@ def merge(mantissa, unit):
 
 
 def grad_mantissa(grad, unit, path):
-    """The gradient's numbers, expressed in the parameter's unit.
+    """The gradient's numbers: ``d loss / d (the parameter's number in its stored unit)``.
 
-    A gradient from ``brainstate.transform.grad`` (``unit_aware=False``) is
-    labelled with its parameter's unit; a plain array is taken to be in it.
-    A gradient of any other dimension is an error that names the path.
+    ``brainstate.transform.grad(..., unit_aware=False)`` labels the gradient
+    with its parameter's unit (``mV``) and a plain array is taken to be in it;
+    with ``unit_aware=True`` the gradient of a dimensionless loss is in the
+    inverse unit (``1/mV``). Both give the same numbers here. A gradient of
+    any other dimension is an error that names the path and both units.
     """
     if not is_quantity(grad):
         return grad
     if unit is None:
         if grad.unit.is_unitless:
-            return grad.mantissa
-        raise ValueError(f'gradient for {path!r} has unit {grad.unit}, but the parameter has no unit')
+            return grad.to_decimal(u.Unit()) if grad.unit.scale or grad.unit.factor != 1 else grad.mantissa
+        raise ValueError(f'update: gradient for {path!r} has unit {grad.unit}, but the parameter has no unit')
     if grad.unit == unit:
         return grad.mantissa
-    if grad.unit.has_same_dim(unit):
+    if grad.unit.has_same_dim(unit):                     # unit_aware=False, labelled in another scale
         return grad.to_decimal(unit)
-    raise ValueError(f'gradient for {path!r} has unit {grad.unit}, which does not belong to a parameter '
-                     f'in {unit}; expected a gradient labelled in {unit}')
+    inverse = unit ** -1
+    if grad.unit.has_same_dim(inverse):                  # unit_aware=True: d loss / d p, in 1/unit
+        return grad.to_decimal(inverse)
+    raise ValueError(f'update: gradient for {path!r} has unit {grad.unit}, which does not belong to a parameter '
+                     f'in {unit}: expected {unit} (brainstate.transform.grad with unit_aware=False) or 1/{unit} '
+                     f'(unit_aware=True, for a dimensionless loss)')
+
+
+# -- physical learning rates --------------------------------------------------------------------
+def si_unit(unit):
+    """The coherent SI unit of ``unit``'s dimension (V for mV, s for ms, S for nS)."""
+    return u.Unit(dim=unit.dim)
+
+
+def si_factor(unit) -> float:
+    """How many SI units one ``unit`` is (1e-3 for mV); 1.0 for no unit."""
+    if unit is None:
+        return 1.0
+    return float(u.Quantity(1.0, unit=unit).to_decimal(si_unit(unit)))
+
+
+def power(unit, n):
+    """``unit ** n`` for a unit or None (no unit), None when the result is dimensionless."""
+    if unit is None or n == 0:
+        return None
+    out = unit ** n
+    return None if out.is_unitless else out
+
+
+def expected_lr_unit(exponents, param_unit):
+    """The unit a learning rate must have for the step to be in the parameter's unit.
+
+    ``exponents = (a, b)`` say the rule needs ``lr ~ P^a G^b``; the gradient is
+    ``d loss / d p`` of a dimensionless loss, so ``G = 1/P`` and the learning
+    rate is in ``P^(a - b)`` (None when dimensionless).
+    """
+    a, b = exponents
+    return power(param_unit, a - b)

@@ -19,7 +19,6 @@ from table import OPTIMIZERS  # noqa: E402
 
 CALLS = 10           # 5 applied updates of 2 accumulated calls; one call is non-finite
 NAN_CALL = 3
-SCHEDULES = ('callable',)  # TEMP
 
 
 class MLP(brainstate.nn.Module):

@@ -22,6 +22,9 @@ class AdadeltaRule(Rule):
     """
     slots = ('square_avg', 'acc_delta')
 
+    lr_unit = (0, 0)        # the step is sqrt(acc_delta) / sqrt(square_avg) * g: already in P
+    slot_units = {'square_avg': (0, 2), 'acc_delta': (2, 0)}
+
     def __init__(self, rho: float, eps: float):
         self.rho = rho
         self.eps = eps

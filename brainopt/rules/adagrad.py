@@ -22,6 +22,9 @@ class AdagradRule(Rule):
     """
     slots = ('sum',)
 
+    lr_unit = (1, 0)
+    slot_units = {'sum': (0, 2)}
+
     def __init__(self, lr_decay: float, initial_accumulator_value: float, eps: float,
                  eps_placement: str = 'outside'):
         if eps_placement not in ('outside', 'inside'):

@@ -53,6 +53,9 @@ class AdamRule(Rule):
     (:func:`bias_correction`).
     """
 
+    lr_unit = (1, 0)
+    slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2), 'max_exp_avg_sq': (0, 2)}
+
     def __init__(self, b1: float, b2: float, eps: float, amsgrad: bool = False):
         self.b1 = b1
         self.b2 = b2

@@ -4,7 +4,7 @@ An update rule is its slots plus a short function. It never sees loss
 scaling, accumulation, clipping, weight decay, EMA or units: the engine
 (:mod:`brainopt.optimizer`) applies those around it, once, for every rule.
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,15 @@ class Rule:
     #: names of the per-parameter accumulators, in order; a rule whose slots depend on its
     #: hyperparameters sets ``self.slots`` in ``__init__`` (SGD without momentum keeps none)
     slots: Tuple[str, ...] = ()
+
+    #: the learning rate's dimension as exponents ``(a, b)`` of the parameter's unit P and the gradient's unit
+    #: G (``lr ~ P^a G^b``) for the step to be in P: SGD ``(1, -1)``, Adam ``(1, 0)``, Adadelta ``(0, 0)``.
+    #: None: not declared, and a Quantity lr is refused.
+    lr_unit: Optional[Tuple[int, int]] = None
+
+    #: each slot's true unit as exponents ``(a, b)`` of P and G (a second moment: ``(0, 2)``); slots not listed
+    #: are reported without a unit
+    slot_units: Dict[str, Tuple[int, int]] = {}
 
     def init_leaf(self, param: jax.Array) -> Dict[str, jax.Array]:
         """Initial slot values for one parameter array."""

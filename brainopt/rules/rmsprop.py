@@ -25,6 +25,9 @@ class RMSpropRule(Rule):
     ``grad_avg`` only when ``centered``.
     """
 
+    lr_unit = (1, 0)
+    slot_units = {'square_avg': (0, 2), 'grad_avg': (0, 1), 'momentum_buffer': (0, 0)}
+
     def __init__(self, alpha: float, eps: float, momentum: float = 0.0, centered: bool = False,
                  eps_placement: str = 'outside'):
         if eps_placement not in ('outside', 'inside'):

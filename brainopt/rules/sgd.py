@@ -26,6 +26,9 @@ class SGDRule(Rule):
     optimizer's first applied update (``count == 0``).
     """
 
+    lr_unit = (1, -1)
+    slot_units = {'momentum_buffer': (0, 1)}
+
     def __init__(self, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False):
         self.momentum = momentum
         self.dampening = dampening

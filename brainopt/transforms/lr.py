@@ -2,7 +2,9 @@
 import numbers
 
 import jax.numpy as jnp
+import numpy as np
 
+from .. import units
 from .._validate import real
 
 __all__ = ['as_schedule', 'describe', 'LRSource']
@@ -21,7 +23,17 @@ class LRSource:
 
     def __init__(self, lr, owner=''):
         self.scheduler = None
-        if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+        self.unit = None             # a Quantity lr: its unit; the step then runs in SI units
+        if units.is_quantity(lr):
+            where = f'{owner}: ' if owner else ''
+            if np.ndim(lr.mantissa) != 0:
+                raise ValueError(f'{where}a Quantity lr must be a scalar, got shape {np.shape(lr.mantissa)}')
+            value = float(lr.to_decimal(units.si_unit(lr.unit)))
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f'{where}lr must be >= 0, got {lr}')
+            self.unit = lr.unit
+            self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
+        elif isinstance(lr, numbers.Real) and not isinstance(lr, bool):
             value = real('lr', lr, low=0., owner=owner)
             self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
         elif hasattr(lr, 'lr_at') and hasattr(lr, 'state_values'):
@@ -52,4 +64,6 @@ def as_schedule(lr, owner=''):
 
 
 def describe(lr):
+    if units.is_quantity(lr):
+        return f'{float(lr.mantissa)!r} * {lr.unit}'
     return repr(float(lr)) if isinstance(lr, numbers.Real) else repr(lr)
