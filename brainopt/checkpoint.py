@@ -335,6 +335,9 @@ def _write_atomic(path, payload: Dict[str, Any], meta: Dict[str, Any]):
             f.write(buf.getbuffer())
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes it private; a checkpoint gets a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -14,6 +14,7 @@ Every shared feature is applied here, once, in this order (``docs/concepts.md``)
 import contextlib
 import functools
 import inspect
+import re
 from collections.abc import Mapping
 from typing import Any, Dict, NamedTuple, Optional
 
@@ -109,9 +110,13 @@ SHARED_OPTIONS_DOC = """
 
 
 def with_shared_options(cls):
-    """Append the shared options' documentation to a class docstring."""
+    """Put the shared options' documentation in place of ``{shared_options}`` in a class docstring
+    (without its ``lr`` entry when the class documents ``lr`` itself)."""
     if cls.__doc__ and '{shared_options}' in cls.__doc__:
-        cls.__doc__ = cls.__doc__.replace('{shared_options}', SHARED_OPTIONS_DOC.strip('\n'))
+        text = SHARED_OPTIONS_DOC.strip('\n')
+        if re.search(r'^\s*lr : ', cls.__doc__.split('{shared_options}')[0], re.M):
+            text = text[text.index('    weight_decay : '):]
+        cls.__doc__ = cls.__doc__.replace('{shared_options}', text)
     return cls
 
 

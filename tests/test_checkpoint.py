@@ -314,3 +314,10 @@ def test_an_error_mid_save_removes_the_temporary_file(tmp_path, monkeypatch):
         brainopt.save_checkpoint(path, optimizer=opt)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['run.npz']
+
+
+def test_checkpoint_gets_a_normal_files_permissions(tmp_path):
+    _, opt = _trained(steps=1)
+    brainopt.save_checkpoint(tmp_path / 'c.npz', optimizer=opt)
+    (tmp_path / 'plain').write_bytes(b'')
+    assert os.stat(tmp_path / 'c.npz').st_mode == os.stat(tmp_path / 'plain').st_mode

@@ -183,3 +183,48 @@ def test_decoupled_decay_with_a_dimensional_lr_is_refused():
     v = brainstate.ParamState(jnp.asarray([-50.0]) * u.mV)
     with pytest.raises(ValueError, match='decoupled weight decay .* needs a dimensionless lr'):
         brainopt.AdamW(lr=0.1 * u.mV).register_trainable_weights({'v': v})
+
+
+SHARED = [dict(grad_clip_value=0.5), dict(grad_clip_norm=0.5), dict(grad_clip_norm_per_param=0.5),
+          dict(weight_decay=0.1), dict(weight_decay=0.1, weight_decay_mode='decoupled'),
+          dict(use_ema=True, ema_overwrite_frequency=2), dict(gradient_accumulation_steps=2),
+          dict(loss_scale_factor=8.0), dict(skip_nonfinite=True),
+          dict(lr='schedule')]
+
+
+@pytest.mark.parametrize('options', SHARED, ids=lambda o: ','.join(o))
+def test_every_shared_option_trains_quantities_and_keeps_units(options):
+    """Each option equals the same run on plain arrays holding the same numbers (its meaning on the numbers as
+    stored), and the units stay."""
+    runs = []
+    for with_units in (True, False):
+        states = _mixed_states()
+        if not with_units:
+            states = {k: brainstate.ParamState(u.get_mantissa(s.value)) for k, s in states.items()}
+        kw = {'lr': 0.1, **options}
+        if kw['lr'] == 'schedule':                  # one schedule per optimizer
+            kw['lr'] = brainopt.ExponentialLR(base_lr=0.1, gamma=0.5, stepping='update')
+        opt = brainopt.Adam(**kw).register_trainable_weights(states)
+        grad = brainstate.transform.grad(_loss(_mixed_states_like(states)), grad_states=states)
+        for _ in range(4):
+            opt.update(grad())
+        runs.append(states)
+    for k, s in runs[0].items():
+        assert u.get_unit(s.value) == u.get_unit(_mixed_states()[k].value)
+        np.testing.assert_allclose(np.asarray(u.get_mantissa(s.value)), np.asarray(runs[1][k].value), rtol=1e-6)
+
+
+def _mixed_states_like(states):
+    """A view of ``states`` through which _loss reads Quantities, whether the States hold units or numbers."""
+    units = {'v_th': u.mV, 'g': u.nS, 'w': None}
+
+    class View:
+        def __init__(self, s, unit):
+            self.s, self.unit = s, unit
+
+        @property
+        def value(self):
+            v = self.s.value
+            return v if self.unit is None or isinstance(v, u.Quantity) else v * self.unit
+
+    return {k: View(s, units[k]) for k, s in states.items()}

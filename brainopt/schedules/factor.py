@@ -27,8 +27,8 @@ class LinearLR(LRScheduler):
 
     with :math:`s` = ``start_factor`` and :math:`e` = ``end_factor``; the
     learning rate stays at ``end_factor * base_lr`` from step
-    ``total_iters`` on. Same values as ``torch.optim.lr_scheduler.LinearLR``
-   . Unlike torch, a ``start_factor`` of 0 (warmup from
+    ``total_iters`` on. Same values as ``torch.optim.lr_scheduler.LinearLR``.
+    Unlike torch, a ``start_factor`` of 0 (warmup from
     zero) and factors above 1 are accepted; ``total_iters=0`` gives
     ``end_factor * base_lr`` from the first step (as in braintools).
 
