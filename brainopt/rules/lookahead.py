@@ -1,0 +1,74 @@
+"""Lookahead (Zhang, Lucas, Hinton and Ba, 2019): any rule as the fast optimizer, plus slow weights."""
+import jax.numpy as jnp
+
+from ..transforms import weight_decay as decay
+from .base import Rule
+
+__all__ = ['LookaheadRule']
+
+
+class LookaheadRule(Rule):
+    r"""Wrap an inner rule: every ``sync_period``-th update pulls the slow weights towards the fast ones.
+
+    .. math::
+
+        \theta^{fast}_t = \mathrm{inner}(\theta^{fast}_{t-1}, g_t), \qquad
+        \text{if } t \bmod k = 0:\;
+        \phi \leftarrow \phi + \alpha\,(\theta^{fast}_t - \phi),\;
+        \theta^{fast}_t \leftarrow \phi
+
+    with :math:`t` = ``count + 1``. The slots are the inner rule's plus
+    ``slow`` (:math:`\phi`, initialised to the parameters at registration).
+
+    The fast weights the slow ones are pulled towards are the ones the engine
+    writes, decoupled weight decay included: the engine shrinks the weights
+    beside the rule (``p - p * wd * lr``), so this rule is told the decoupled
+    decay (``decoupled_weight_decay``, ``weight_decay_exclude``) and applies
+    the same shrink to find them. Its delta on a synchronising update is
+    ``phi_new - shrunk_p``, so that the engine lands on the new slow weights.
+    """
+
+    def __init__(self, inner: Rule, sync_period: int, alpha: float, *,
+                 decoupled_weight_decay: float = 0.0, weight_decay_exclude=None):
+        if isinstance(inner, LookaheadRule):
+            raise TypeError('LookaheadRule: the inner rule is already a LookaheadRule; one set of slow weights '
+                            'is enough')
+        if 'slow' in inner.slots:
+            raise ValueError(f"LookaheadRule: the inner rule {inner!r} already has a slot named 'slow'")
+        self.inner = inner
+        self.sync_period = sync_period
+        self.alpha = alpha
+        self.decoupled_weight_decay = decoupled_weight_decay
+        self.weight_decay_exclude = weight_decay_exclude
+        self.slots = tuple(inner.slots) + ('slow',)
+
+    def init(self, params):
+        out = dict(self.inner.init(params))
+        out['slow'] = {k: jnp.array(p, copy=True) for k, p in params.items()}
+        return out
+
+    def _fast_base(self, params, lr):
+        """What the engine adds the deltas to: the parameters after decoupled decay."""
+        if not self.decoupled_weight_decay:
+            return params
+        mask = decay.decay_mask(list(params), self.weight_decay_exclude)
+        return decay.apply_decoupled(params, self.decoupled_weight_decay, lr, mask)
+
+    def update(self, grads, params, state, count, lr):
+        inner_state = {s: state[s] for s in self.inner.slots}
+        deltas, new_state = self.inner.update(grads, params, inner_state, count, lr)
+        new_state = dict(new_state)
+        base = self._fast_base(params, lr)
+        sync = (count + 1) % self.sync_period == 0
+        out, slow = {}, {}
+        for k, p in base.items():
+            fast = p + deltas[k].astype(p.dtype)
+            phi = state['slow'][k]
+            synced = phi + jnp.asarray(self.alpha, phi.dtype) * (fast - phi)
+            out[k] = jnp.where(sync, synced - p, deltas[k].astype(p.dtype))
+            slow[k] = jnp.where(sync, synced, phi)
+        new_state['slow'] = slow
+        return out, new_state
+
+    def config(self):
+        return {'sync_period': self.sync_period, 'alpha': self.alpha, 'base': self.inner}
