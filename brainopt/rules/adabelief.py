@@ -1,0 +1,43 @@
+"""AdaBelief (Zhuang et al., 2020): Adam whose second moment tracks the gradient's deviation from its mean."""
+import jax.numpy as jnp
+
+from .adam import bias_correction
+from .base import Rule, full_like
+
+__all__ = ['AdaBeliefRule']
+
+
+class AdaBeliefRule(Rule):
+    r"""The AdaBelief update, as ``optax.adabelief`` and the authors' implementation.
+
+    .. math::
+
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_t)^2 + \epsilon_{\mathrm{root}}, \\
+        \theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{s_t/(1-\beta_2^t)} + \epsilon}
+
+    :math:`\epsilon_{\mathrm{root}}` is added to the stored :math:`s_t` on
+    every step (the authors' in-place ``add_(eps)``, optax's ``eps_root``).
+    The arithmetic follows optax. Slots: ``exp_avg`` (:math:`m`),
+    ``exp_avg_var`` (:math:`s`).
+    """
+    slots = ('exp_avg', 'exp_avg_var')
+
+    def __init__(self, b1: float, b2: float, eps: float, eps_root: float):
+        self.b1, self.b2, self.eps, self.eps_root = b1, b2, eps, eps_root
+
+    def init_leaf(self, param):
+        return {s: full_like(param, 0.) for s in self.slots}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        b1, b2, dt = self.b1, self.b2, grad.dtype
+        m = (1 - b1) * grad + b1 * slots['exp_avg']
+        err = grad - m
+        s = (1 - b2) * (err * err) + b2 * slots['exp_avg_var'] + self.eps_root
+        step = (count + 1).astype(jnp.float32)
+        m_hat = m / bias_correction(b1, step).astype(dt)
+        s_hat = s / bias_correction(b2, step).astype(dt)
+        return -lr.astype(dt) * (m_hat / (jnp.sqrt(s_hat) + self.eps)), {'exp_avg': m, 'exp_avg_var': s}
+
+    def config(self):
+        return {'betas': (self.b1, self.b2), 'eps': self.eps, 'eps_root': self.eps_root}

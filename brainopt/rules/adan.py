@@ -1,0 +1,52 @@
+"""Adan (Xie et al., 2022): adaptive Nesterov momentum through a moving average of gradient differences."""
+import jax.numpy as jnp
+
+from .adam import bias_correction
+from .base import Rule, full_like
+
+__all__ = ['AdanRule']
+
+
+class AdanRule(Rule):
+    r"""The Adan update (Algorithm 1 of the paper), as ``optax.adan`` with ``eps_root=0``.
+
+    With :math:`\beta_i` the decay rates (the complements of the paper's
+    :math:`\beta_i`) and :math:`\Delta_t = g_t - g_{t-1}` (:math:`\Delta_1 = 0`):
+
+    .. math::
+
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        d_t = \beta_2 d_{t-1} + (1-\beta_2) \Delta_t, \\
+        n_t = \beta_3 n_{t-1} + (1-\beta_3)\big(g_t + (1-\beta_2)\Delta_t\big)^2, \\
+        \theta_t = \theta_{t-1} - \eta\,
+        \frac{m_t/(1-\beta_1^t) + (1-\beta_2)\, d_t/(1-\beta_2^t)}{\sqrt{n_t/(1-\beta_3^t)} + \epsilon}
+
+    :math:`\Delta_1 = 0` on the optimizer's first update (optax); a parameter
+    registered later starts from ``prev_grad = 0``. Slots: ``exp_avg``
+    (:math:`m`), ``exp_avg_diff`` (:math:`d`), ``exp_avg_sq`` (:math:`n`),
+    ``prev_grad`` (:math:`g_{t-1}`).
+    """
+    slots = ('exp_avg', 'exp_avg_diff', 'exp_avg_sq', 'prev_grad')
+
+    def __init__(self, b1: float, b2: float, b3: float, eps: float):
+        self.b1, self.b2, self.b3, self.eps = b1, b2, b3, eps
+
+    def init_leaf(self, param):
+        return {s: full_like(param, 0.) for s in self.slots}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        b1, b2, b3, dt = self.b1, self.b2, self.b3, grad.dtype
+        diff = jnp.where(count == 0, jnp.zeros((), dt), grad - slots['prev_grad'])
+        m = (1 - b1) * grad + b1 * slots['exp_avg']
+        d = (1 - b2) * diff + b2 * slots['exp_avg_diff']
+        sq = grad + (1 - b2) * diff
+        n = (1 - b3) * (sq * sq) + b3 * slots['exp_avg_sq']
+        step = (count + 1).astype(jnp.float32)
+        m_hat = m / bias_correction(b1, step).astype(dt)
+        d_hat = d / bias_correction(b2, step).astype(dt)
+        n_hat = n / bias_correction(b3, step).astype(dt)
+        u = (m_hat + (1 - b2) * d_hat) / (jnp.sqrt(n_hat) + self.eps)
+        return -lr.astype(dt) * u, {'exp_avg': m, 'exp_avg_diff': d, 'exp_avg_sq': n, 'prev_grad': grad}
+
+    def config(self):
+        return {'betas': (self.b1, self.b2, self.b3), 'eps': self.eps}

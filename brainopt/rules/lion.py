@@ -1,0 +1,36 @@
+"""Lion (Chen et al., 2023): the sign of an interpolated momentum."""
+import jax.numpy as jnp
+
+from .base import Rule, full_like
+
+__all__ = ['LionRule']
+
+
+class LionRule(Rule):
+    r"""The Lion update, as ``optax.lion`` and Keras ``Lion``.
+
+    .. math::
+
+        c_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        \theta_t = \theta_{t-1} - \eta\,\operatorname{sign}(c_t), \qquad
+        m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t
+
+    Weight decay is the engine's (decoupled by default for Lion). Slot:
+    ``exp_avg`` (:math:`m`).
+    """
+    slots = ('exp_avg',)
+
+    def __init__(self, b1: float, b2: float):
+        self.b1, self.b2 = b1, b2
+
+    def init_leaf(self, param):
+        return {'exp_avg': full_like(param, 0.)}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        m = slots['exp_avg']
+        direction = jnp.sign((1 - self.b1) * grad + self.b1 * m)
+        m = (1 - self.b2) * grad + self.b2 * m
+        return -lr.astype(grad.dtype) * direction, {'exp_avg': m}
+
+    def config(self):
+        return {'betas': (self.b1, self.b2)}

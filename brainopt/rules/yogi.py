@@ -1,0 +1,46 @@
+"""Yogi (Zaheer, Reddi, Sachan, Kale and Kumar, 2018): Adam with an additive second moment."""
+import jax.numpy as jnp
+
+from .adam import bias_correction
+from .base import Rule, full_like
+
+__all__ = ['YogiRule']
+
+
+class YogiRule(Rule):
+    r"""The Yogi update, as ``optax.yogi`` (and braintools.optim, which calls it).
+
+    .. math::
+
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        v_t = v_{t-1} - (1-\beta_2)\,\operatorname{sign}(v_{t-1} - g_t^2)\, g_t^2, \\
+        \theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+
+    with both moments starting at ``initial_accumulator_value`` (optax's
+    ``1e-6``). The arithmetic follows optax; the bias corrections are
+    :func:`brainopt.rules.adam.bias_correction`'s. Slots: ``exp_avg``
+    (:math:`m`), ``exp_avg_sq`` (:math:`v`).
+    """
+    slots = ('exp_avg', 'exp_avg_sq')
+
+    def __init__(self, b1: float, b2: float, eps: float, initial_accumulator_value: float):
+        self.b1, self.b2, self.eps = b1, b2, eps
+        self.initial_accumulator_value = initial_accumulator_value
+
+    def init_leaf(self, param):
+        return {s: full_like(param, self.initial_accumulator_value) for s in self.slots}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        b1, b2, dt = self.b1, self.b2, grad.dtype
+        m = (1 - b1) * grad + b1 * slots['exp_avg']
+        g2 = grad * grad
+        v = slots['exp_avg_sq']
+        v = v - (1 - b2) * jnp.sign(v - g2) * g2
+        step = (count + 1).astype(jnp.float32)
+        m_hat = m / bias_correction(b1, step).astype(dt)
+        v_hat = v / bias_correction(b2, step).astype(dt)
+        return -lr.astype(dt) * (m_hat / (jnp.sqrt(v_hat) + self.eps)), {'exp_avg': m, 'exp_avg_sq': v}
+
+    def config(self):
+        return {'betas': (self.b1, self.b2), 'eps': self.eps,
+                'initial_accumulator_value': self.initial_accumulator_value}
