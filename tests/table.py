@@ -7,7 +7,7 @@ hyperparameter values are out of range, and the slots its paper needs.
 import importlib
 import pathlib
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import brainopt
 
@@ -19,6 +19,16 @@ class OptimizerInfo:
     kwargs: Dict                       # a configuration that moves parameters visibly
     slots: Tuple[str, ...]             # the accumulators its paper needs, one array per parameter each
     bad_hyperparams: List[Tuple[str, object, type]] = field(default_factory=list)  # (arg, value, error)
+    # parameter shape -> {slot: slot shape}, for rules whose slots are not of the parameter's shape
+    # (Adafactor's row/column vectors, SM3's per-axis vectors, per-tensor scalars); None: all parameter-shaped
+    slot_shapes: Optional[Callable[[Tuple[int, ...]], Dict[str, Tuple[int, ...]]]] = None
+
+    # slots that hold one value shared by every parameter (Prodigy's step-size estimate 'd'): a parameter
+    # registered later legitimately changes them for the others
+    global_slots: Tuple[str, ...] = ()
+
+    def slot_shape(self, slot, shape):
+        return tuple(shape) if self.slot_shapes is None else tuple(self.slot_shapes(tuple(shape))[slot])
 
     def make(self, **overrides):
         return self.cls(**{**self.kwargs, **overrides})

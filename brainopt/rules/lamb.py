@@ -1,0 +1,90 @@
+"""LAMB (You et al., 2020): Adam's direction, rescaled per tensor by a trust ratio.
+
+Also home of :class:`DecayInRule`, the base of the rules whose paper puts
+weight decay *inside* their math (LAMB, Novograd, Prodigy, schedule-free
+AdamW), where neither the engine's coupled nor its decoupled decay can put it.
+"""
+import jax.numpy as jnp
+
+from .adam import bias_correction, lerp
+from .base import Rule, full_like
+
+__all__ = ['DecayInRule', 'LambRule']
+
+
+def l2_norm(x):
+    """Frobenius norm of a whole tensor (any rank, a scalar included)."""
+    return jnp.sqrt(jnp.sum(x * x))
+
+
+class DecayInRule(Rule):
+    """A rule that applies weight decay itself, where its paper puts it.
+
+    ``weight_decay`` is the coefficient (0 disables it) and ``decay_mask`` the
+    leaf names that decay (``None``: all); the optimizer sets the mask from
+    ``weight_decay_exclude`` at registration. Subclasses implement
+    :meth:`update_leaf_decay`, which receives the coefficient of that leaf.
+    """
+
+    weight_decay = 0.0
+    decay_mask = None
+
+    def decay_of(self, name):
+        if self.decay_mask is not None and name not in self.decay_mask:
+            return 0.0
+        return self.weight_decay
+
+    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
+        raise NotImplementedError
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        return self.update_leaf_decay(grad, param, slots, count, lr, self.weight_decay)
+
+    def update(self, grads, params, state, count, lr):
+        deltas, new_state = {}, {s: {} for s in self.slots}
+        for name, g in grads.items():
+            leaf_slots = {s: state[s][name] for s in self.slots}
+            deltas[name], leaf_slots = self.update_leaf_decay(g, params[name], leaf_slots, count, lr,
+                                                              self.decay_of(name))
+            for s in self.slots:
+                new_state[s][name] = leaf_slots[s]
+        return deltas, new_state
+
+
+class LambRule(DecayInRule):
+    r"""The LAMB update: optax.lamb, Keras Lamb and braintools.optim.Lamb.
+
+    .. math::
+
+        r_t = \frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon} + \lambda\,\theta_{t-1},
+        \qquad \theta_t = \theta_{t-1} - \eta\,\frac{\|\theta_{t-1}\|}{\|r_t\|}\, r_t
+
+    with :math:`m_t, v_t` Adam's moments and the trust ratio taken as 1 where
+    either norm is 0. :math:`\lambda` (``weight_decay``) sits inside the
+    trust ratio, as in the paper, optax and braintools.
+    """
+
+    slots = ('exp_avg', 'exp_avg_sq')
+
+    def __init__(self, b1: float, b2: float, eps: float, weight_decay: float = 0.0):
+        self.b1, self.b2, self.eps, self.weight_decay = b1, b2, eps, weight_decay
+
+    def init_leaf(self, param):
+        return {s: full_like(param, 0.) for s in self.slots}
+
+    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
+        b1, b2, dt = self.b1, self.b2, grad.dtype
+        m = lerp(slots['exp_avg'], grad, 1 - b1)
+        v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
+        step = (count + 1).astype(jnp.float32)
+        m_hat = m / bias_correction(b1, step).astype(dt)
+        v_hat = v / bias_correction(b2, step).astype(dt)
+        r = m_hat / (jnp.sqrt(v_hat) + self.eps)
+        if weight_decay:
+            r = r + weight_decay * param
+        p_norm, r_norm = l2_norm(param), l2_norm(r)
+        ratio = jnp.where((p_norm > 0) & (r_norm > 0), p_norm / jnp.where(r_norm > 0, r_norm, 1), 1).astype(dt)
+        return -lr.astype(dt) * (ratio * r), {'exp_avg': m, 'exp_avg_sq': v}
+
+    def config(self):
+        return {'betas': (self.b1, self.b2), 'eps': self.eps}

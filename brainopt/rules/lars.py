@@ -1,0 +1,45 @@
+"""LARS (You, Gitman and Ginsburg, 2017): SGD with a per-tensor trust ratio."""
+import jax.numpy as jnp
+
+from .base import Rule, full_like
+from .lamb import l2_norm
+
+__all__ = ['LarsRule']
+
+
+class LarsRule(Rule):
+    r"""The LARS update: braintools.optim.Lars, ``optax.lars``.
+
+    .. math::
+
+        b_t = \mu b_{t-1} + \tau\, \frac{\|\theta_{t-1}\|}{\|g_t\| + \epsilon}\, g_t,
+        \qquad \theta_t = \theta_{t-1} - \eta\, b_t
+
+    with :math:`\tau` = ``trust_coefficient`` and the trust ratio 1 where
+    either norm is 0. The gradient already holds the coupled weight decay
+    (the engine adds it before the rule, as optax and braintools add it
+    before the trust ratio). The learning rate multiplies the buffer
+    (braintools; optax multiplies before the trace: equal for a constant
+    rate). Without momentum the rule keeps no slot.
+    """
+
+    def __init__(self, momentum: float, trust_coefficient: float, eps: float):
+        self.momentum, self.trust_coefficient, self.eps = momentum, trust_coefficient, eps
+        self.slots = ('momentum_buffer',) if momentum > 0 else ()
+
+    def init_leaf(self, param):
+        return {'momentum_buffer': full_like(param, 0.)} if self.slots else {}
+
+    def update_leaf(self, grad, param, slots, count, lr):
+        dt = grad.dtype
+        p_norm, g_norm = l2_norm(param), l2_norm(grad)
+        ratio = self.trust_coefficient * p_norm / (g_norm + self.eps)
+        ratio = jnp.where((p_norm == 0) | (g_norm == 0), 1, ratio).astype(dt)
+        u = grad * ratio
+        if not self.slots:
+            return -lr.astype(dt) * u, {}
+        buf = u + self.momentum * slots['momentum_buffer']
+        return -lr.astype(dt) * buf, {'momentum_buffer': buf}
+
+    def config(self):
+        return {'momentum': self.momentum, 'trust_coefficient': self.trust_coefficient, 'eps': self.eps}
