@@ -149,3 +149,26 @@ def test_spiking_digits_full_run_reaches_90_percent(spiking_digits, tmp_path):
     result = spiking_digits.main(['--no-progress', '--out', str(tmp_path)])
     assert result['test_accuracy'] >= 0.90
     assert result['seconds'] < 300
+
+
+# -- fitting a neuron in physical units ----------------------------------------------------------------
+def test_fit_neuron_fast_mode_reaches_the_true_parameters_in_either_unit():
+    fit_neuron = load_example('fit_neuron')
+    import brainunit as u
+    in_volts = fit_neuron.main(['--fast'])
+    in_mv = fit_neuron.main(['--fast', '--unit', 'mV'])
+    assert in_volts['v_th'].unit == u.volt and in_mv['v_th'].unit == u.mV
+    assert in_volts['losses'][-1] < 1e-2 * in_volts['losses'][0]
+    # the same physical trajectory whichever unit the threshold is stored in
+    assert math.isclose(float(in_volts['v_th'].to_decimal(u.mV)), float(in_mv['v_th'].to_decimal(u.mV)), rel_tol=1e-5)
+    # and it is heading to the truth (-55 mV, 10 ms) from (-50 mV, 20 ms)
+    assert abs(float(in_volts['v_th'].to_decimal(u.mV)) + 55.0) < 1.0
+    assert abs(float(in_volts['tau'].to_decimal(u.ms)) - 10.0) < 2.0
+
+
+# -- resuming from a checkpoint in a new process -------------------------------------------------------
+def test_resume_training_fast_mode_is_bit_identical(tmp_path):
+    resume = load_example('resume_training')
+    result = resume.main(['--fast', '--dir', str(tmp_path)])
+    assert result['identical'] and result['arrays'] > 10
+    assert (tmp_path / 'half.npz').exists() and (tmp_path / 'resumed.npz').exists()
