@@ -49,3 +49,12 @@ def positive_int(name, value, *, owner='', allow_none=False):
     if value < 1:
         raise ValueError(f'{where}{name} must be a positive integer, got {value!r}')
     return int(value)
+
+
+def decay_rates(name, value, *, n=2, owner=''):
+    """``n`` decay rates (``betas``), each in [0, 1), as a tuple of floats."""
+    where = f'{owner}: ' if owner else ''
+    if not (isinstance(value, (tuple, list)) and len(value) == n):
+        names = ', '.join(f'beta{i + 1}' for i in range(n))
+        raise TypeError(f'{where}{name} must be a tuple of {n} decay rates ({names}), got {value!r}')
+    return tuple(real(f'{name}[{i}]', b, low=0., high=1., high_open=True, owner=owner) for i, b in enumerate(value))

@@ -11,14 +11,5 @@ def pair(owner, name, value, what):
     return tuple(value)
 
 
-def betas(owner, value, n=2):
-    """``n`` decay rates, each in [0, 1)."""
-    names = ', '.join(f'beta{i + 1}' for i in range(n))
-    if not (isinstance(value, (tuple, list)) and len(value) == n):
-        raise TypeError(f'{owner}: betas must be a tuple of {n} decay rates ({names}), got {value!r}')
-    return tuple(check.real(f'betas[{i}]', b, low=0., high=1., high_open=True, owner=owner)
-                 for i, b in enumerate(value))
-
-
 def non_negative(owner, name, value):
     return check.real(name, value, low=0., owner=owner)

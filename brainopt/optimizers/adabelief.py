@@ -1,4 +1,5 @@
 """``brainopt.AdaBelief``."""
+from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adabelief import AdaBeliefRule
 from . import _hyper
@@ -59,7 +60,7 @@ class AdaBelief(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-16, weight_decay: float = 0.0, *,
                  eps_root: float = 1e-16, **options):
         owner = type(self).__name__
-        b1, b2 = _hyper.betas(owner, betas)
+        b1, b2 = check.decay_rates('betas', betas, owner=owner)
         rule = AdaBeliefRule(b1, b2, _hyper.non_negative(owner, 'eps', eps),
                              _hyper.non_negative(owner, 'eps_root', eps_root))
         super().__init__(rule, lr, weight_decay=weight_decay, **options)

@@ -7,10 +7,7 @@ __all__ = ['Adam', 'AdamW']
 
 
 def _adam_rule(owner, betas, eps, amsgrad):
-    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-        raise TypeError(f'{owner}: betas must be a pair (beta1, beta2), got {betas!r}')
-    b1 = check.real('betas[0]', betas[0], low=0., high=1., high_open=True, owner=owner)
-    b2 = check.real('betas[1]', betas[1], low=0., high=1., high_open=True, owner=owner)
+    b1, b2 = check.decay_rates('betas', betas, owner=owner)
     eps = check.real('eps', eps, low=0., owner=owner)
     if not isinstance(amsgrad, bool):
         raise TypeError(f'{owner}: amsgrad must be a bool, got {amsgrad!r}')

@@ -1,4 +1,5 @@
 """``brainopt.Adan``."""
+from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adan import AdanRule
 from . import _hyper
@@ -70,6 +71,6 @@ class Adan(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.98, 0.92, 0.99), eps: float = 1e-8, weight_decay: float = 0.0, *,
                  weight_decay_mode: str = 'decoupled', **options):
         owner = type(self).__name__
-        b1, b2, b3 = _hyper.betas(owner, betas, 3)
+        b1, b2, b3 = check.decay_rates('betas', betas, n=3, owner=owner)
         rule = AdanRule(b1, b2, b3, _hyper.non_negative(owner, 'eps', eps))
         super().__init__(rule, lr, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode, **options)

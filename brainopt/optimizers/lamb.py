@@ -9,14 +9,6 @@ __all__ = ['Lamb']
 IN_RULE = 'rule'
 
 
-def betas_pair(owner, betas, name='betas'):
-    """Check a pair of decay rates, each in [0, 1)."""
-    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-        raise TypeError(f'{owner}: {name} must be a pair (beta1, beta2), got {betas!r}')
-    return tuple(check.real(f'{name}[{i}]', b, low=0., high=1., high_open=True, owner=owner)
-                 for i, b in enumerate(betas))
-
-
 class RuleDecayOptimizer(Optimizer):
     """An Optimizer whose rule (a :class:`brainopt.rules.lamb.DecayInRule`)
     applies ``weight_decay`` itself, where the paper puts it.
@@ -111,6 +103,6 @@ class Lamb(RuleDecayOptimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0, **options):
         owner = type(self).__name__
-        b1, b2 = betas_pair(owner, betas)
+        b1, b2 = check.decay_rates('betas', betas, owner=owner)
         eps = check.real('eps', eps, low=0., owner=owner)
         super().__init__(LambRule(b1, b2, eps), lr, weight_decay, **options)

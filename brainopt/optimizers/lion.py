@@ -1,7 +1,7 @@
 """``brainopt.Lion``."""
+from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.lion import LionRule
-from . import _hyper
 
 __all__ = ['Lion']
 
@@ -57,6 +57,6 @@ class Lion(Optimizer):
 
     def __init__(self, lr=1e-4, betas=(0.9, 0.99), weight_decay: float = 0.0, *,
                  weight_decay_mode: str = 'decoupled', **options):
-        b1, b2 = _hyper.betas(type(self).__name__, betas)
+        b1, b2 = check.decay_rates('betas', betas, owner=type(self).__name__)
         super().__init__(LionRule(b1, b2), lr, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode,
                          **options)

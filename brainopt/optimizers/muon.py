@@ -4,7 +4,6 @@ import numbers
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.muon import MuonRule
-from .lamb import betas_pair
 
 __all__ = ['Muon']
 
@@ -114,7 +113,7 @@ class Muon(Optimizer):
             raise ValueError(f'{owner}: ns_steps must be less than 100, got {ns_steps!r}')
         if adjust_lr_fn not in ADJUST_LR_FNS:
             raise ValueError(f'{owner}: adjust_lr_fn must be one of {ADJUST_LR_FNS}, got {adjust_lr_fn!r}')
-        adam_betas = betas_pair(owner, adam_betas, 'adam_betas')
+        adam_betas = check.decay_rates('adam_betas', adam_betas, owner=owner)
         adam_eps = check.real('adam_eps', adam_eps, low=0., owner=owner)
         adam_lr_ratio = check.real('adam_lr_ratio', adam_lr_ratio, low=0., owner=owner)
         options.setdefault('weight_decay_mode', 'decoupled')

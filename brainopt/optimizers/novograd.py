@@ -1,7 +1,7 @@
 """``brainopt.Novograd``."""
 from .. import _validate as check
 from ..rules.novograd import NovogradRule
-from .lamb import RuleDecayOptimizer, betas_pair, with_rule_decay_doc
+from .lamb import RuleDecayOptimizer, with_rule_decay_doc
 
 __all__ = ['Novograd']
 
@@ -59,6 +59,6 @@ class Novograd(RuleDecayOptimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, **options):
         owner = type(self).__name__
-        b1, b2 = betas_pair(owner, betas)
+        b1, b2 = check.decay_rates('betas', betas, owner=owner)
         eps = check.real('eps', eps, low=0., owner=owner)
         super().__init__(NovogradRule(b1, b2, eps), lr, weight_decay, **options)

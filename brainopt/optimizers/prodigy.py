@@ -1,7 +1,7 @@
 """``brainopt.Prodigy``."""
 from .. import _validate as check
 from ..rules.prodigy import ProdigyRule
-from .lamb import RuleDecayOptimizer, betas_pair, with_rule_decay_doc
+from .lamb import RuleDecayOptimizer, with_rule_decay_doc
 
 __all__ = ['Prodigy']
 
@@ -81,7 +81,7 @@ class Prodigy(RuleDecayOptimizer):
     def __init__(self, lr=1.0, betas=(0.9, 0.999), beta3=None, eps: float = 1e-8, estim_lr0: float = 1e-6,
                  estim_lr_coef: float = 1.0, weight_decay: float = 0.0, safeguard_warmup: bool = False, **options):
         owner = type(self).__name__
-        b1, b2 = betas_pair(owner, betas)
+        b1, b2 = check.decay_rates('betas', betas, owner=owner)
         beta3 = b2 ** 0.5 if beta3 is None else check.real('beta3', beta3, low=0., high=1., owner=owner)
         eps = check.real('eps', eps, low=0., owner=owner)
         estim_lr0 = check.real('estim_lr0', estim_lr0, low=0., low_open=True, owner=owner)

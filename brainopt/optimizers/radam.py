@@ -1,4 +1,5 @@
 """``brainopt.RAdam``."""
+from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adam_family import RAdamRule
 from . import _hyper
@@ -61,6 +62,6 @@ class RAdam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, **options):
         owner = type(self).__name__
-        b1, b2 = _hyper.betas(owner, betas)
+        b1, b2 = check.decay_rates('betas', betas, owner=owner)
         rule = RAdamRule(b1, b2, _hyper.non_negative(owner, 'eps', eps))
         super().__init__(rule, lr, weight_decay=weight_decay, **options)

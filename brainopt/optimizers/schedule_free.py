@@ -178,10 +178,8 @@ class ScheduleFreeAdamW(_EvalAtX, RuleDecayOptimizer):
     def __init__(self, lr=0.0025, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  warmup_steps: int = 0, weight_lr_power: float = 2.0, **options):
         owner = type(self).__name__
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise TypeError(f'{owner}: betas must be a pair (beta1, beta2), got {betas!r}')
-        beta, warmup_steps, power = _common(owner, betas[0], warmup_steps, weight_lr_power, 'betas[0]')
-        b2 = check.real('betas[1]', betas[1], low=0., high=1., high_open=True, owner=owner)
+        b1, b2 = check.decay_rates('betas', betas, owner=owner)
+        beta, warmup_steps, power = _common(owner, b1, warmup_steps, weight_lr_power, 'betas[0]')
         eps = check.real('eps', eps, low=0., owner=owner)
         rule = ScheduleFreeRule('adamw', beta, b2, eps, warmup_steps, power)
         super().__init__(rule, lr, weight_decay, **options)

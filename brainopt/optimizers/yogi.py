@@ -1,4 +1,5 @@
 """``brainopt.Yogi``."""
+from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.yogi import YogiRule
 from . import _hyper
@@ -56,7 +57,7 @@ class Yogi(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-3, weight_decay: float = 0.0, *,
                  initial_accumulator_value: float = 1e-6, **options):
         owner = type(self).__name__
-        b1, b2 = _hyper.betas(owner, betas)
+        b1, b2 = check.decay_rates('betas', betas, owner=owner)
         rule = YogiRule(b1, b2, _hyper.non_negative(owner, 'eps', eps),
                         _hyper.non_negative(owner, 'initial_accumulator_value', initial_accumulator_value))
         super().__init__(rule, lr, weight_decay=weight_decay, **options)
