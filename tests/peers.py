@@ -89,6 +89,7 @@ __all__ = [
     "keras_trajectory_with_ema",
     "keras_finalize",
     "assert_trajectories_close",
+    "max_abs_diff",
 ]
 
 #: One set of parameters: name -> float32 array.
@@ -376,6 +377,12 @@ def keras_finalize(problem: Problem, opt_name: str, **kwargs: Any) -> Params:
 # ---------------------------------------------------------------------------
 # Comparison helper
 # ---------------------------------------------------------------------------
+
+
+def max_abs_diff(a: Trajectory, b: Trajectory) -> float:
+    """The largest absolute difference between two trajectories (float64), for the ``*_differs`` tests."""
+    return max(float(np.max(np.abs(np.asarray(x[k], np.float64) - np.asarray(y[k], np.float64))))
+               for x, y in zip(a, b) for k in y)
 
 
 def assert_trajectories_close(

@@ -15,21 +15,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import brainopt  # noqa: E402
+from models import MLP  # noqa: E402,F401  (test_checkpoint uses resume_job.MLP)
 from table import OPTIMIZERS  # noqa: E402
 
 CALLS = 10           # 5 applied updates of 2 accumulated calls; one call is non-finite
 NAN_CALL = 3
-
-
-class MLP(brainstate.nn.Module):
-    def __init__(self, seed=0):
-        super().__init__()
-        brainstate.random.seed(seed)
-        self.l1 = brainstate.nn.Linear(4, 8)
-        self.l2 = brainstate.nn.Linear(8, 2)
-
-    def __call__(self, x):
-        return self.l2(jnp.tanh(self.l1(x)))
 
 
 def row(name):

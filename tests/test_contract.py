@@ -6,24 +6,8 @@ import numpy as np
 import pytest
 
 import brainopt
+from models import MLP, X, Y
 from table import OPTIMIZERS
-
-
-class MLP(brainstate.nn.Module):
-    """Two Linear layers: each holds one ParamState whose value is {'weight', 'bias'}."""
-
-    def __init__(self, seed=0):
-        super().__init__()
-        brainstate.random.seed(seed)
-        self.l1 = brainstate.nn.Linear(4, 8)
-        self.l2 = brainstate.nn.Linear(8, 2)
-
-    def __call__(self, x):
-        return self.l2(jnp.tanh(self.l1(x)))
-
-
-X = jnp.asarray(np.random.RandomState(0).randn(16, 4), jnp.float32)
-Y = jnp.asarray(np.random.RandomState(1).randn(16, 2), jnp.float32)
 
 
 def loss_of(model):

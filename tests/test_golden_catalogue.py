@@ -17,7 +17,7 @@ import optax
 import pytest
 
 import brainopt
-from peers import assert_trajectories_close, keras_trajectory, make_problem, optax_trajectory, torch_trajectory
+from peers import max_abs_diff, assert_trajectories_close, keras_trajectory, make_problem, optax_trajectory, torch_trajectory
 from runner import brainopt_trajectory
 
 RTOL, ATOL = 2e-6, 1e-7        # float32 round-off over 12 steps
@@ -28,11 +28,6 @@ SHAPES = (('w', (3, 4)), ('b', (4,)), ('v', (7,)))
 @pytest.fixture(scope='module')
 def problem():
     return make_problem(seed=1, shapes=SHAPES, steps=12)
-
-
-def _max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x[k], np.float64) - np.asarray(y[k], np.float64))))
-               for x, y in zip(a, b) for k in y)
 
 
 def _sched():
@@ -150,7 +145,7 @@ def test_adam_default_betas_differ_only_by_float32_bias_correction(problem, monk
         make = lambda: brainopt.Adam(lr=0.05, eps=0.0)
     exact = brainopt_trajectory(problem, make())
     assert_trajectories_close(exact, expected, rtol=RTOL, atol=BC_ATOL)
-    assert _max_diff(exact, expected) > 1e-7           # the float32 corrections do show
+    assert max_abs_diff(exact, expected) > 1e-7           # the float32 corrections do show
     monkeypatch.setattr(adam_rule, 'bias_correction', _float32_bias_correction)
     assert_trajectories_close(brainopt_trajectory(problem, make()), expected, rtol=RTOL, atol=ATOL)
 
@@ -161,7 +156,7 @@ def test_optax_amsgrad_differs(problem):
     kwargs = dict(lr=0.05, betas=(0.8, 0.9), amsgrad=True)
     torch_ref = torch_trajectory(problem, 'Adam', **kwargs)
     optax_ref = optax_trajectory(problem, optax.amsgrad(0.05, b1=0.8, b2=0.9, eps=1e-8))
-    assert _max_diff(torch_ref, optax_ref) > 1e-3
+    assert max_abs_diff(torch_ref, optax_ref) > 1e-3
     assert_trajectories_close(brainopt_trajectory(problem, brainopt.Adam(**kwargs)), torch_ref, rtol=RTOL, atol=ATOL)
 
 
@@ -217,7 +212,7 @@ def test_keras_adam_epsilon_differs(problem):
     """Keras's epsilon sits on the uncorrected root; torch's (brainopt's) on the corrected one."""
     torch_ref = torch_trajectory(problem, 'Adam', lr=0.05, eps=0.1)
     keras_ref = keras_trajectory(problem, 'Adam', learning_rate=0.05, beta_1=0.9, beta_2=0.999, epsilon=0.1)
-    assert _max_diff(torch_ref, keras_ref) > 1e-2
+    assert max_abs_diff(torch_ref, keras_ref) > 1e-2
     assert_trajectories_close(brainopt_trajectory(problem, brainopt.Adam(lr=0.05, eps=0.1)), torch_ref,
                               rtol=RTOL, atol=ATOL)
 
@@ -226,7 +221,7 @@ def test_rmsprop_eps_placement_is_pinned(problem):
     """brainopt.RMSprop's default is torch's eps after the root; 'inside' is Keras's (and optax's default)."""
     torch_ref = torch_trajectory(problem, 'RMSprop', lr=0.01, alpha=0.9, eps=0.1)
     keras_ref = keras_trajectory(problem, 'RMSprop', learning_rate=0.01, rho=0.9, epsilon=0.1)
-    assert _max_diff(torch_ref, keras_ref) > 1e-3
+    assert max_abs_diff(torch_ref, keras_ref) > 1e-3
     outside = brainopt_trajectory(problem, brainopt.RMSprop(lr=0.01, alpha=0.9, eps=0.1))
     inside = brainopt_trajectory(problem, brainopt.RMSprop(lr=0.01, alpha=0.9, eps=0.1, eps_placement='inside'))
     assert_trajectories_close(outside, torch_ref, rtol=RTOL, atol=ATOL)

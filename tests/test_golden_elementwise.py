@@ -23,7 +23,7 @@ import optax
 import pytest
 
 import brainopt
-from peers import assert_trajectories_close, keras_trajectory, make_problem, optax_trajectory, torch_trajectory
+from peers import max_abs_diff, assert_trajectories_close, keras_trajectory, make_problem, optax_trajectory, torch_trajectory
 from runner import brainopt_trajectory
 
 RTOL, ATOL = 2e-6, 1e-7        # float32 round-off over 12 steps
@@ -39,11 +39,6 @@ SHAPES = (('w', (3, 4)), ('b', (4,)), ('v', (7,)))
 @pytest.fixture(scope='module')
 def problem():
     return make_problem(seed=1, shapes=SHAPES, steps=12)
-
-
-def _max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x[k], np.float64) - np.asarray(y[k], np.float64))))
-               for x, y in zip(a, b) for k in y)
 
 
 def _sched():
@@ -94,7 +89,7 @@ def test_rprop_lr_is_the_initial_step_size(problem):
     actual = brainopt_trajectory(problem, brainopt.Rprop(lr=_sched()))
     assert_trajectories_close(actual, expected, rtol=RTOL, atol=ATOL)
     smaller = brainopt_trajectory(problem, brainopt.Rprop(lr=0.01))
-    assert _max_diff(smaller, expected) > 1e-2
+    assert max_abs_diff(smaller, expected) > 1e-2
 
 
 def test_rprop_late_parameter_starts_at_the_current_lr():
@@ -177,7 +172,7 @@ def test_default_betas_differ_only_by_float32_bias_correction(problem, monkeypat
     import importlib
     tx, opt, _, _ = OPTAX_CASES[case]
     expected = optax_trajectory(problem, tx())
-    assert _max_diff(brainopt_trajectory(problem, opt()), expected) > 2e-7          # the corrections do show
+    assert max_abs_diff(brainopt_trajectory(problem, opt()), expected) > 2e-7          # the corrections do show
     monkeypatch.setattr(importlib.import_module(f'brainopt.rules.{module}'), 'bias_correction',
                         lambda beta, step: 1 - jnp.float32(beta) ** step)
     assert_trajectories_close(brainopt_trajectory(problem, opt()), expected, rtol=RTOL, atol=ATOL)
@@ -188,7 +183,7 @@ def test_optax_nadam_differs(problem):
     brainopt): even with momentum_decay large enough that mu_t is beta1 almost at once, the two differ."""
     torch_ref = torch_trajectory(problem, 'NAdam', lr=0.05, betas=EXACT)
     optax_ref = optax_trajectory(problem, optax.nadam(0.05, *EXACT))
-    assert _max_diff(torch_ref, optax_ref) > 1e-2
+    assert max_abs_diff(torch_ref, optax_ref) > 1e-2
     assert_trajectories_close(brainopt_trajectory(problem, brainopt.Nadam(0.05, EXACT)), torch_ref,
                               rtol=RTOL, atol=ATOL)
 
@@ -200,7 +195,7 @@ def test_optax_rprop_differs(problem):
     optax_ref = optax_trajectory(problem, optax.rprop(0.01))
     for k in problem.names:
         np.testing.assert_array_equal(optax_ref[0][k], problem.params0[k])
-    assert _max_diff(torch_ref, optax_ref) > 5e-3
+    assert max_abs_diff(torch_ref, optax_ref) > 5e-3
     assert_trajectories_close(brainopt_trajectory(problem, brainopt.Rprop(0.01)), torch_ref, rtol=RTOL, atol=ATOL)
 
 
@@ -208,7 +203,7 @@ def test_optax_radam_eps_differs(problem):
     """optax.radam (and braintools.optim's RAdam) adds eps to the corrected root; torch and brainopt to the raw."""
     torch_ref = torch_trajectory(problem, 'RAdam', lr=0.05, betas=EXACT, eps=0.1)
     optax_ref = optax_trajectory(problem, optax.radam(0.05, *EXACT, eps=0.1))
-    assert _max_diff(torch_ref, optax_ref) > 1e-3
+    assert max_abs_diff(torch_ref, optax_ref) > 1e-3
     assert_trajectories_close(brainopt_trajectory(problem, brainopt.RAdam(0.05, EXACT, 0.1)), torch_ref,
                               rtol=RTOL, atol=ATOL)
 
@@ -264,7 +259,7 @@ def test_keras_adamax_epsilon_differs(problem):
     """Keras: m / (max(b2 u, |g|) + eps); torch, optax, brainopt: m / max(b2 u, |g| + eps)."""
     torch_ref = torch_trajectory(problem, 'Adamax', lr=0.05, eps=0.1)
     keras_ref = keras_trajectory(problem, 'Adamax', learning_rate=0.05, beta_1=0.9, beta_2=0.999, epsilon=0.1)
-    assert _max_diff(torch_ref, keras_ref) > 5e-5        # where b2 u wins the maximum: by eps * lr / (u (1-b1^t))
+    assert max_abs_diff(torch_ref, keras_ref) > 5e-5        # where b2 u wins the maximum: by eps * lr / (u (1-b1^t))
     assert_trajectories_close(brainopt_trajectory(problem, brainopt.Adamax(0.05, eps=0.1)), torch_ref,
                               rtol=RTOL, atol=ATOL)
 
@@ -275,7 +270,7 @@ def test_keras_nadam_is_momentum_decay_one(problem):
     torch_one = torch_trajectory(problem, 'NAdam', lr=0.05, betas=(0.9, 0.875), momentum_decay=1.0)
     torch_default = torch_trajectory(problem, 'NAdam', lr=0.05, betas=(0.9, 0.875))
     assert_trajectories_close(keras_ref, torch_one, rtol=RTOL, atol=ATOL)
-    assert _max_diff(torch_default, keras_ref) > 1e-3
+    assert max_abs_diff(torch_default, keras_ref) > 1e-3
 
 
 # -- the closed forms, against float64 numpy written from the definitions -----------------------------------
@@ -389,7 +384,7 @@ def test_lion_and_adan_decay_is_decoupled_by_default(problem):
         default = brainopt_trajectory(problem, make())
         assert_trajectories_close(default, brainopt_trajectory(problem, make(weight_decay_mode='decoupled')),
                                   rtol=0, atol=0)
-        assert _max_diff(default, brainopt_trajectory(problem, make(weight_decay_mode='coupled'))) > 1e-3
+        assert max_abs_diff(default, brainopt_trajectory(problem, make(weight_decay_mode='coupled'))) > 1e-3
 
 
 def test_ftrl_accumulator_growth_has_no_cancellation():

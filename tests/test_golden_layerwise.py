@@ -24,7 +24,7 @@ import pytest
 from optax import contrib
 
 import brainopt
-from peers import assert_trajectories_close, keras_trajectory, make_problem, optax_trajectory, torch_trajectory
+from peers import max_abs_diff, assert_trajectories_close, keras_trajectory, make_problem, optax_trajectory, torch_trajectory
 from runner import brainopt_trajectory
 
 RTOL, ATOL = 2e-6, 1e-7        # float32 round-off over 12 steps
@@ -35,11 +35,6 @@ EXACT = (0.75, 0.875)
 @pytest.fixture(scope='module')
 def problem():
     return make_problem(seed=1, shapes=SHAPES, steps=12)
-
-
-def _max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x[k], np.float64) - np.asarray(y[k], np.float64))))
-               for x, y in zip(a, b) for k in y)
 
 
 def _sched():
@@ -134,7 +129,7 @@ def test_lars_schedule_differs_from_optax_order(problem):
     """optax.lars multiplies by the learning rate before the momentum trace; braintools (and brainopt) after."""
     braintools_order = optax_trajectory(problem, OPTAX_CASES['lars-schedule-braintools-order'][0]())
     optax_order = optax_trajectory(problem, optax.lars(_sched(), trust_coefficient=0.1, eps=1e-8))
-    assert _max_diff(braintools_order, optax_order) > 1e-4
+    assert max_abs_diff(braintools_order, optax_order) > 1e-4
 
 
 # -- Keras 3 ------------------------------------------------------------------------------------------------
@@ -180,14 +175,14 @@ def test_keras_adafactor_factors_the_last_two_axes():
     assert_trajectories_close(brainopt_trajectory(prob, brainopt.Adafactor(lr=0.05)), expected,
                               rtol=RTOL, atol=ATOL)
     largest = optax_trajectory(prob, optax.adafactor(0.05, min_dim_size_to_factor=1))
-    assert _max_diff(largest, expected) > 1e-5
+    assert max_abs_diff(largest, expected) > 1e-5
 
 
 def test_keras_adafactor_relative_step_differs(problem):
     """Keras caps the learning rate at 1/sqrt(t); brainopt (optax, braintools) uses it as given."""
     keras_ref = keras_trajectory(problem, 'Adafactor', learning_rate=0.9)
     optax_ref = optax_trajectory(problem, optax.adafactor(0.9, min_dim_size_to_factor=1))
-    assert _max_diff(keras_ref, optax_ref) > 1e-3
+    assert max_abs_diff(keras_ref, optax_ref) > 1e-3
     assert_trajectories_close(brainopt_trajectory(problem, brainopt.Adafactor(lr=0.9)), optax_ref,
                               rtol=RTOL, atol=ATOL)
 
@@ -198,7 +193,7 @@ def test_keras_lamb_decay_differs(problem):
     (the rule sees the weights before the decay), so it equals neither Keras nor optax here."""
     keras_ref = keras_trajectory(problem, 'Lamb', learning_rate=0.05, beta_1=0.75, beta_2=0.875, weight_decay=0.3)
     optax_ref = optax_trajectory(problem, optax.lamb(0.05, b1=0.75, b2=0.875, weight_decay=0.3))
-    assert _max_diff(keras_ref, optax_ref) > 1e-4
+    assert max_abs_diff(keras_ref, optax_ref) > 1e-4
 
 
 # -- Muon: optax (width scaling, no Nesterov) and torch (bfloat16) ------------------------------------------
@@ -218,7 +213,7 @@ def test_optax_muon_nesterov_differs(problem):
     ours = brainopt_trajectory(problem, brainopt.Muon(lr=0.05, weight_decay=0.0, momentum=0.9, eps=1e-8,
                                                       adam_betas=EXACT, adam_eps=1e-8))
     optax_ref = optax_trajectory(problem, contrib.muon(0.05, nesterov=True, **kw))
-    assert _max_diff([{'w': x['w']} for x in ours], [{'w': x['w']} for x in optax_ref]) > 1e-5
+    assert max_abs_diff([{'w': x['w']} for x in ours], [{'w': x['w']} for x in optax_ref]) > 1e-5
 
 
 def test_torch_muon_bfloat16_agrees_to_1e2():
@@ -231,7 +226,7 @@ def test_torch_muon_bfloat16_agrees_to_1e2():
     # of its (fan_in, fan_out) ones: u (6 x 2) is scaled by sqrt(3) in torch, by 1 here
     torch_original = torch_trajectory(prob, 'Muon', lr=0.05, weight_decay=0.1)
     ours_original = brainopt_trajectory(prob, brainopt.Muon(lr=0.05, weight_decay=0.1))
-    assert _max_diff([{'u': s['u']} for s in ours_original], [{'u': s['u']} for s in torch_original]) > 1e-3
+    assert max_abs_diff([{'u': s['u']} for s in ours_original], [{'u': s['u']} for s in torch_original]) > 1e-3
 
 
 # -- schedule-free: evaluation at x, warm-up --------------------------------------------------------------
@@ -316,7 +311,7 @@ def test_schedule_free_warmup_follows_the_authors(problem, adam):
         opt = brainopt.ScheduleFreeAdamW(lr=0.1, betas=(0.9, 0.875), warmup_steps=5)
         optax_ref = optax_trajectory(problem, contrib.schedule_free_adamw(0.1, b2=0.875, warmup_steps=5))
     assert_trajectories_close(brainopt_trajectory(problem, opt), expected, rtol=1e-5, atol=1e-6)
-    assert _max_diff(optax_ref, expected) > 1e-3                       # optax's warm-up is another one
+    assert max_abs_diff(optax_ref, expected) > 1e-3                       # optax's warm-up is another one
 
 
 # -- memory: exactly the slots each needs, of the sizes the papers promise ---------------------------------

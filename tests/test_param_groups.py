@@ -83,7 +83,6 @@ def test_group_runs_the_optimizers_rule_not_adam(problem):
 
 def test_torch_style_dict_and_per_group_schedule(problem):
     """A group's lr may be any callable of the step: torch's LambdaLR on that group only."""
-    groups_t = [(['w', 'b'], {}), (['v'], dict(lr=0.2))]
     params = {n: torch.tensor(v, requires_grad=True) for n, v in problem.initial_params().items()}
     topt = torch.optim.SGD([{'params': [params['w'], params['b']]}, {'params': [params['v']], 'lr': 0.2}], lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(topt, [lambda e: 1.0, lambda e: 0.5 ** e])

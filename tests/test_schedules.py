@@ -10,7 +10,6 @@ here. The same table (``CASES``) drives the stepping tests in
 import math
 import warnings
 
-import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 import brainopt
-from peers import assert_trajectories_close, make_problem, optax_trajectory
+from peers import max_abs_diff, assert_trajectories_close, make_problem, optax_trajectory
+from models import MLP, X, Y
 from runner import brainopt_trajectory, make_states
 
 RTOL, ATOL = 2e-6, 1e-7
@@ -28,26 +29,6 @@ SHAPES = (('w', (3, 4)), ('b', (4,)), ('v', (7,)))
 @pytest.fixture(scope='module')
 def problem():
     return make_problem(seed=3, shapes=SHAPES, steps=12)
-
-
-def _max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x[k], np.float64) - np.asarray(y[k], np.float64))))
-               for x, y in zip(a, b) for k in y)
-
-
-class MLP(brainstate.nn.Module):
-    def __init__(self, seed=0):
-        super().__init__()
-        brainstate.random.seed(seed)
-        self.l1 = brainstate.nn.Linear(4, 8)
-        self.l2 = brainstate.nn.Linear(8, 2)
-
-    def __call__(self, x):
-        return self.l2(jnp.tanh(self.l1(x)))
-
-
-X = jnp.asarray(np.random.RandomState(0).randn(16, 4), jnp.float32)
-Y = jnp.asarray(np.random.RandomState(1).randn(16, 2), jnp.float32)
 
 
 def loss_and_grad_fns(model):
@@ -120,7 +101,7 @@ def test_lookahead_optax_golden(problem, case):
     assert_trajectories_close(traj, fast, rtol=RTOL, atol=ATOL, err_msg=f'lookahead {case} fast')
     assert_trajectories_close(slow_ours, slow, rtol=RTOL, atol=ATOL, err_msg=f'lookahead {case} slow')
     # the synchronisation does show: Lookahead is not its base optimizer
-    assert _max_diff(traj, optax_trajectory(problem, fast_tx())) > 1e-3
+    assert max_abs_diff(traj, optax_trajectory(problem, fast_tx())) > 1e-3
 
 
 def test_lookahead_takes_the_base_options_and_overrides_them(problem):
@@ -128,7 +109,7 @@ def test_lookahead_takes_the_base_options_and_overrides_them(problem):
     given = brainopt_trajectory(problem, brainopt.Lookahead(brainopt.SGD(lr=0.1), grad_clip_value=0.05))
     plain = brainopt_trajectory(problem, brainopt.Lookahead(brainopt.SGD(lr=0.1)))
     assert_trajectories_close(clipped, given, rtol=0, atol=0)
-    assert _max_diff(clipped, plain) > 1e-3
+    assert max_abs_diff(clipped, plain) > 1e-3
     faster = brainopt_trajectory(problem, brainopt.Lookahead(brainopt.SGD(lr=0.1), lr=0.2))
     assert_trajectories_close(faster, brainopt_trajectory(problem, brainopt.Lookahead(brainopt.SGD(lr=0.2))),
                               rtol=0, atol=0)
@@ -222,7 +203,7 @@ def test_sam_optax_golden(problem, case):
     expected = optax_sam_trajectory(problem, outer(), rho)
     actual = sam_run(problem, brainopt.SAM(base(), rho=rho))
     assert_trajectories_close(actual, expected, rtol=RTOL, atol=ATOL, err_msg=f'sam {case}')
-    assert _max_diff(expected, optax_trajectory(problem, outer())) > 1e-3       # the perturbation shows
+    assert max_abs_diff(expected, optax_trajectory(problem, outer())) > 1e-3       # the perturbation shows
 
 
 def numpy_asam(problem, lr, rho):
@@ -244,7 +225,7 @@ def test_asam_numpy_golden(problem):
     actual = sam_run(problem, brainopt.SAM(brainopt.SGD(lr=0.1), rho=0.5, adaptive=True))
     assert_trajectories_close(actual, expected, rtol=RTOL, atol=ATOL)
     plain = sam_run(problem, brainopt.SAM(brainopt.SGD(lr=0.1), rho=0.5))
-    assert _max_diff(actual, plain) > 1e-3                      # the adaptive ball differs from the plain one
+    assert max_abs_diff(actual, plain) > 1e-3                      # the adaptive ball differs from the plain one
 
 
 def test_sam_rho_zero_is_the_base_optimizer(problem):
@@ -320,7 +301,7 @@ def test_sam_trains_and_restores_the_weights_grad_fn_saw():
 
     before = values(model)
     opt.update(vg()[0], grad_fn=grad_fn)
-    assert _max_diff([seen[0]['l1', 'weight']], [before['l1', 'weight']]) > 1e-4     # grad_fn saw w + eps
+    assert max_abs_diff([seen[0]['l1', 'weight']], [before['l1', 'weight']]) > 1e-4     # grad_fn saw w + eps
     for _ in range(30):
         opt.update(vg()[0], grad_fn=lambda: vg()[0])
     assert float(loss_fn()) < 0.9 * first
@@ -468,7 +449,7 @@ def test_lbfgs_optax_differs():
         updates, state = tx.update(g, state, params)
         params = optax.apply_updates(params, updates)
         optax_ref.append({n: np.asarray(v) for n, v in params.items()})
-    assert _max_diff(torch_ref, optax_ref) > 1e-2
+    assert max_abs_diff(torch_ref, optax_ref) > 1e-2
     ours, _ = brainopt_lbfgs(x0, loss, 6, brainopt.LBFGS(lr=0.5, memory_size=4))
     assert_trajectories_close(ours, torch_ref, rtol=LS_RTOL, atol=LS_ATOL)
 
@@ -507,7 +488,7 @@ def test_lbfgs_without_initial_scaling_numpy_golden():
     ours, _ = brainopt_lbfgs(x0, loss, 10, brainopt.LBFGS(lr=0.003, memory_size=3, scale_init_precond=False))
     assert_trajectories_close(ours, expected, rtol=1e-5, atol=1e-5)
     scaled, _ = brainopt_lbfgs(x0, loss, 10, brainopt.LBFGS(lr=0.003, memory_size=3))
-    assert _max_diff(scaled, ours) > 0.1
+    assert max_abs_diff(scaled, ours) > 0.1
 
 
 def test_lbfgs_loss_scale_divides_values_and_gradients():
