@@ -255,10 +255,6 @@ class Optimizer(brainstate.graph.Node):
     def _schedule(self):
         return self._groups[0].source
 
-    @property
-    def _lr(self):
-        return self._groups[0].lr
-
     def _set_lr(self, value, group):
         source = as_schedule(value, type(self).__name__)
         if source.unit is not None and group < len(self._groups):

@@ -167,5 +167,5 @@ class SAM(Optimizer):
 
     def __repr__(self):
         text = super().__repr__()
-        lr = f'lr={describe(self._lr)}'
+        lr = f'lr={describe(self.lr)}'
         return text.replace(lr, f'{lr}, rho={self.rho!r}, adaptive={self.adaptive!r}', 1)
