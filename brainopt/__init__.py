@@ -5,6 +5,11 @@ from .optimizer import Optimizer, OptimState, UpdateInfo
 from .optimizers import *  # noqa: F401,F403  (every public optimizer; see optimizers/__init__.py)
 from .schedules import *  # noqa: F401,F403  (every public schedule; see schedules/__init__.py)
 
+from ._exports import show_signature as _show_signature
+
+_show_signature(Optimizer)
+_show_signature(OptimState)
+
 __version__ = '0.1.0'
 
 __all__ = (

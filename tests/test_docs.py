@@ -93,3 +93,12 @@ def test_sphinx_build_has_no_warnings(tmp_path):
     assert not missing, f'not in the API reference: {missing}'
     # and the docstrings were rendered, not just the names: a formula and a parameter list
     assert 'Parameters' in api and r'\beta_1' in api
+
+
+def test_classes_show_their_constructor_signature():
+    """help(), notebooks, IDEs and autodoc read inspect.signature: brainstate's node metaclass would show
+    ``(*args, **kwargs)`` for every optimizer and schedule."""
+    import brainopt
+    assert list(inspect.signature(brainopt.Adam).parameters)[:2] == ['lr', 'betas']
+    assert 'step_size' in inspect.signature(brainopt.StepLR).parameters
+    assert 'grad_clip_norm' in inspect.signature(brainopt.Optimizer).parameters
