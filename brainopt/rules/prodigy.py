@@ -35,16 +35,22 @@ class ProdigyRule(DecayInRule):
 
     slots = ('exp_avg', 'exp_avg_sq', 'grad_sum', 'params0', 'numerator', 'd')
 
+    # d estimates the distance to the solution (in P): lr only scales it; d g is a pure number
+    lr_unit = (0, 0)
+    slot_units = {'exp_avg': (1, 1), 'exp_avg_sq': (2, 2), 'grad_sum': (1, 1), 'params0': (1, 0),
+                  'numerator': (1, 0), 'd': (1, 0)}
+
     def __init__(self, b1, b2, beta3, eps, estim_lr0, estim_lr_coef, safeguard_warmup, weight_decay=0.0):
         self.b1, self.b2, self.beta3, self.eps = b1, b2, beta3, eps
         self.estim_lr0, self.estim_lr_coef, self.safeguard_warmup = estim_lr0, estim_lr_coef, safeguard_warmup
         self.weight_decay = weight_decay
 
     def init_leaf(self, param):
-        dt = jnp.result_type(param)
         return {'exp_avg': full_like(param, 0.), 'exp_avg_sq': full_like(param, 0.), 'grad_sum': full_like(param, 0.),
-                'params0': jnp.array(param, copy=True), 'numerator': jnp.zeros((), dt),
-                'd': jnp.asarray(self.estim_lr0, dt)}
+                'params0': jnp.array(param, copy=True),
+                # the two global estimates stay float32 whatever the parameters' dtypes, so that a step never
+                # changes a slot's dtype (which would recompile the next one)
+                'numerator': jnp.zeros((), jnp.float32), 'd': jnp.asarray(self.estim_lr0, jnp.float32)}
 
     def update(self, grads, params, state, count, lr):
         names = list(grads)
