@@ -2,6 +2,7 @@
 from . import optimizers, rules, schedules, transforms
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .optimizer import Optimizer, OptimState, UpdateInfo
+from .train import train_step
 from .optimizers import *  # noqa: F401,F403  (every public optimizer; see optimizers/__init__.py)
 from .schedules import *  # noqa: F401,F403  (every public schedule; see schedules/__init__.py)
 
@@ -14,7 +15,7 @@ __version__ = '0.1.0'
 
 __all__ = (
     # the engine
-    ['Optimizer', 'OptimState', 'UpdateInfo']
+    ['Optimizer', 'OptimState', 'UpdateInfo', 'train_step']
     # checkpoints
     + ['save_checkpoint', 'load_checkpoint', 'CheckpointError']
     # optimizers and schedules, as their packages list them

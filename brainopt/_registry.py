@@ -81,28 +81,129 @@ def describe_leaves(path, state) -> Entry:
     return Entry(path, name, state, treedef, tuple(leaves), tuple(us), tuple(shapes), tuple(dtypes))
 
 
+def _fast_access(kind):
+    """A predicate ``plain(state)``: True when reading (``kind='read'``) or writing ``state.value``
+    would do nothing but get or set ``_value``: an ordinary State, no brainstate trace running, no
+    hook of that kind registered on it or globally. Returns None when no State qualifies.
+
+    ``State.value`` costs about 3 us to read and 20 us to write (trace records,
+    tracer and tree checks, hook dispatch); outside every trace and without
+    hooks those steps have no effect, so the eager update skips them. Anything
+    unusual (a State subclass with its own storage, a hook, an active trace, a
+    brainstate without these attributes) takes the public ``state.value``.
+    """
+    if _INTERNALS is None:
+        return None
+    trace_context, global_hooks, invalidated, classes = _INTERNALS
+    names = ('read',) if kind == 'read' else ('write_before', 'write_after')
+    if trace_context.state_stack or any(global_hooks.instance().has_hooks(n) for n in names):
+        return None
+
+    def plain(state):
+        d = vars(state)
+        return (type(state) in classes and '_value' in d and not isinstance(d['_value'], invalidated)
+                and not any(d['_hooks_manager'].has_hooks(n) for n in names))
+    return plain
+
+
+def _find_internals():
+    try:        # brainstate internals that the fast paths rely on; without them the public API is used
+        from brainstate._state import TRACE_CONTEXT, _InvalidatedTraceValue
+        from brainstate._state_global_hooks import GlobalHookRegistry
+        base = brainstate.State
+        classes = {c for c in (brainstate.State, brainstate.ParamState, brainstate.LongTermState,
+                               brainstate.ShortTermState, brainstate.HiddenState)
+                   if c.value is base.value and c._read_value is base._read_value
+                   and c._write_value is base._write_value}
+        probe = brainstate.ParamState(jnp.zeros(()))
+        if not {'_value', '_hooks_manager'} <= set(vars(probe)) or not hasattr(probe.hooks, 'has_hooks'):
+            return None
+        return TRACE_CONTEXT, GlobalHookRegistry, _InvalidatedTraceValue, frozenset(classes)
+    except (ImportError, AttributeError):  # pragma: no cover - another brainstate
+        return None
+
+
+_INTERNALS = _find_internals()
+
+
 def read_params(entries: List[Entry]) -> Dict[str, jax.Array]:
     """Current parameter mantissas, ``{leaf name: array}``."""
     out = {}
+    plain = _fast_access('read')
     for e in entries:
-        for name, leaf in zip(e.leaves, jax.tree.leaves(e.state.value, is_leaf=units.is_quantity)):
+        state = e.state
+        value = vars(state)['_value'] if plain is not None and plain(state) else state.value
+        if len(e.leaves) == 1 and e.units[0] is None and not isinstance(value, (dict, list, tuple)):
+            out[e.leaves[0]] = units.split(value)[0]
+            continue
+        for name, leaf in zip(e.leaves, jax.tree.leaves(value, is_leaf=units.is_quantity)):
             out[name] = units.split(leaf)[0]
     return out
 
 
 def write_params(entries: List[Entry], values: Dict[str, jax.Array]):
+    plain = _fast_access('write')
     for e in entries:
-        e.state.value = jax.tree.unflatten(
-            e.treedef, [units.merge(values[n], u_) for n, u_ in zip(e.leaves, e.units)])
+        if len(e.leaves) == 1 and e.units[0] is None and e.treedef.num_nodes == 1:
+            value = values[e.leaves[0]]
+        else:
+            value = jax.tree.unflatten(e.treedef, [units.merge(values[n], u_) for n, u_ in zip(e.leaves, e.units)])
+        state = e.state
+        if plain is not None and plain(state):
+            vars(state)['_value'] = value
+            vars(state)['_been_writen'] = True
+        else:
+            state.value = value
 
 
-def match_grads(entries: List[Entry], by_path: Dict[Tuple, Entry], prefixes, grads) -> Dict[str, jax.Array]:
+def _leaf_diff(entry: Entry, grad) -> str:
+    """Which leaves a gradient of the wrong structure lacks or adds, with a did-you-mean."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(grad, is_leaf=units.is_quantity)
+    got = ['.'.join([entry.name] + [_key_str(k) for k in kp]) if kp else entry.name for kp, _ in flat]
+    unknown = [n for n in got if n not in entry.leaves]
+    missing = [n for n in entry.leaves if n not in got]
+    out = ''
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], missing or list(entry.leaves), n=1)
+        out += f'; unknown leaf {unknown[0]!r}' + (f' (did you mean {close[0]!r}?)' if close else '')
+    if missing:
+        out += f'; no gradient for leaf(s) {missing}'
+    return out
+
+
+def match_grads(entries: List[Entry], by_path: Dict[Tuple, Entry], prefixes, grads,
+                cache=None) -> Dict[str, jax.Array]:
     """Map a gradient dict onto leaf names, checking keys, structure, shape and dtype.
 
     ``grads`` has the structure that was registered: what
     ``brainstate.transform.grad`` returns for ``grad_states=model.states(...)``
     (tuple keys), or the same nesting as a dict of States that was registered.
+    With a ``cache`` dict, a gradient tree whose structure was matched before
+    (plain arrays of the exact shapes and dtypes) is matched by one C++
+    flatten and a shape/dtype comparison per leaf.
     """
+    if cache is None:
+        return _match_grads(entries, by_path, prefixes, grads)
+    try:
+        flat, treedef = jax.tree_util.tree_flatten(grads)
+    except Exception:  # noqa: BLE001 - keys jax cannot sort: the general path reports what is wrong
+        return _match_grads(entries, by_path, prefixes, grads)
+    key = (treedef, len(entries))
+    layout = cache.get(key)
+    if layout is not None:
+        names, shapes, dtypes = layout
+        if all(getattr(x, 'shape', None) == shape and getattr(x, 'dtype', None) == dtype
+               for x, shape, dtype in zip(flat, shapes, dtypes)):
+            return dict(zip(names, flat))
+    out = _match_grads(entries, by_path, prefixes, grads)
+    ids = {id(v): k for k, v in out.items()}
+    names = [ids.get(id(x)) for x in flat]
+    if len(names) == len(out) and None not in names and len(set(names)) == len(names) and len(cache) < 8:
+        cache[key] = (tuple(names), tuple(out[n].shape for n in names), tuple(out[n].dtype for n in names))
+    return out
+
+
+def _match_grads(entries, by_path, prefixes, grads):
     if not isinstance(grads, Mapping):
         raise TypeError(f'update: grads must be a dict keyed like the registered weights, '
                         f'got {type(grads).__name__}')
@@ -132,7 +233,7 @@ def match_grads(entries: List[Entry], by_path: Dict[Tuple, Entry], prefixes, gra
         flat, treedef = jax.tree_util.tree_flatten(g, is_leaf=units.is_quantity)
         if treedef != e.treedef:
             raise ValueError(f'update: gradient for {e.name!r} has structure {treedef}, '
-                             f'expected the structure of the parameter {e.treedef}')
+                             f'expected the structure of the parameter {e.treedef}{_leaf_diff(e, g)}')
         for name, leaf, unit, shape, dtype in zip(e.leaves, flat, e.units, e.shapes, e.dtypes):
             # fast path: a plain array of exactly the parameter's shape and dtype
             if getattr(leaf, 'dtype', None) == dtype and not units.is_quantity(leaf) and leaf.shape == shape:

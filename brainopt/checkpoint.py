@@ -186,11 +186,11 @@ def load_optimizer_state_dict(opt, d):
     copy = lambda x: jnp.array(x, copy=True)  # noqa: E731
     opt.step_count.value = copy(d['step_count'])
     for s, st in opt.slots.items():
-        st.value = {k: copy(slots[s][k]) for k in st.value}
+        st.value = {k: _placed(slots[s][k], v) for k, v in st.value.items()}
     if opt.use_ema:
-        opt.ema.value = {k: copy(d['ema'][k]) for k in opt.ema.value}
+        opt.ema.value = {k: _placed(d['ema'][k], v) for k, v in opt.ema.value.items()}
     if opt._accumulating:
-        opt.grad_accum.value = {k: copy(d['grad_accum'][k]) for k in opt.grad_accum.value}
+        opt.grad_accum.value = {k: _placed(d['grad_accum'][k], v) for k, v in opt.grad_accum.value.items()}
         opt.accum_count.value = copy(d['accum_count'])
     if opt.skip_nonfinite:
         opt.skipped_steps.value = copy(d['skipped_steps'])
@@ -200,6 +200,15 @@ def load_optimizer_state_dict(opt, d):
         lr = float(np.asarray(value))
         if lr != opt._groups[int(i)].lr:
             opt.set_lr(lr, int(i))
+
+
+def _placed(value, current):
+    """A device copy of a loaded array, laid out as the array it replaces: a sharded parameter or accumulator
+    goes straight back to its shards instead of passing through one device."""
+    sharding = getattr(current, 'sharding', None)
+    if isinstance(current, jax.Array) and sharding is not None and not isinstance(current, jax.core.Tracer):
+        return jax.device_put(np.asarray(value), sharding)
+    return jnp.array(value, copy=True)
 
 
 # -- model states ------------------------------------------------------------------------------
@@ -266,9 +275,9 @@ def _load_model(plan):
     for st, got in plan:
         flat, treedef = jax.tree_util.tree_flatten_with_path(st.value, is_leaf=units.is_quantity)
         leaves = []
-        for p, _ in flat:
+        for p, current in flat:
             m, unit = units.split(got[jax.tree_util.keystr(p)])
-            leaves.append(units.merge(jnp.array(m, copy=True), unit))
+            leaves.append(units.merge(_placed(m, units.split(current)[0]), unit))
         st.value = jax.tree.unflatten(treedef, leaves)
 
 

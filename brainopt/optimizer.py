@@ -11,10 +11,9 @@ Every shared feature is applied here, once, in this order (``docs/concepts.md``)
 7. the update rule (its slots, the learning rate of this step)
 8. EMA of the parameters, and its periodic overwrite
 """
-import contextlib
 import functools
 import inspect
-import re
+import itertools
 from collections.abc import Mapping
 from typing import Any, Dict, NamedTuple, Optional
 
@@ -22,11 +21,16 @@ import brainstate
 import jax
 import jax.numpy as jnp
 
+from . import _eager
 from . import _registry as registry
 from . import _validate as check
+from . import sharding as placement
 from . import units
-from .rules.base import Rule
-from .transforms import accumulation, clipping, ema
+from .rules.base import AfterParam, Rule
+from ._optimizer_memory import MemoryMixin
+from ._optimizer_units import UnitsMixin, accept_quantity_hyperparameters
+from ._shared_doc import with_shared_options  # noqa: F401  (the optimizers import it from here)
+from .transforms import accumulation, clipping, dtypes, ema
 from .transforms import weight_decay as decay
 from .transforms.lr import as_schedule, describe
 
@@ -34,7 +38,25 @@ __all__ = ['Optimizer', 'OptimState', 'UpdateInfo']
 
 
 class OptimState(brainstate.LongTermState):
-    """A State that holds optimizer memory (accumulators, step counts, EMA weights)."""
+    """A State that holds optimizer memory (accumulators, step counts, EMA weights).
+
+    The values stay plain arrays (the compiled step works on numbers); an
+    optimizer labels each of its slots with the true unit of every parameter's
+    accumulator, which ``repr`` shows (``'v_th': float32[3] in 1 / mV^2``).
+    :meth:`brainopt.Optimizer.get_slot` returns them as Quantities.
+    """
+
+    def __repr__(self):
+        labels = getattr(self, '_units', None)
+        value = self.value
+        if not labels or not isinstance(value, dict):
+            return super().__repr__()
+        lines = []
+        for k, v in value.items():
+            unit = labels.get(k)
+            dtype, shape = getattr(v, 'dtype', type(v).__name__), list(jnp.shape(v))
+            lines.append(f'    {k!r}: {dtype}{shape}' + (f' in {unit}' if unit is not None else ''))
+        return f'{type(self).__name__}(\n  value={{\n' + ',\n'.join(lines) + f'\n  }},\n  name={self.name}\n)'
 
 
 class UpdateInfo(NamedTuple):
@@ -57,67 +79,6 @@ class UpdateInfo(NamedTuple):
     grad_norm: Any
     applied: Any
     finite: Any
-
-
-SHARED_OPTIONS_DOC = """
-    lr : float, LRScheduler or callable
-        Learning rate: a non-negative float, an :class:`brainopt.LRScheduler`,
-        or any callable of the step count (an optax schedule works). It is
-        evaluated inside the compiled step with the number of updates applied
-        before this one (0 on the first).
-    weight_decay : float, default 0.0
-        Weight decay coefficient. Its meaning is set by ``weight_decay_mode``.
-    weight_decay_mode : {'coupled', 'decoupled'}, default 'coupled'
-        ``'coupled'`` adds ``weight_decay * p`` to the gradient before the
-        rule (L2 penalty; torch.optim and braintools). ``'decoupled'``
-        shrinks the weights by ``p * weight_decay * lr`` beside the rule
-        (Keras and AdamW).
-    weight_decay_exclude : str, sequence of str, or callable, optional
-        Parameters that do not decay: regular expressions searched in the
-        dotted parameter path (``'bias'``), or a predicate of the path that
-        returns True to exclude.
-    grad_clip_value : float, optional
-        Clip every gradient element into ``[-v, v]`` (Keras ``clipvalue``).
-    grad_clip_norm : float, optional
-        Clip the global L2 norm over all gradients (braintools
-        ``grad_clip_norm``, Keras ``global_clipnorm``, torch
-        ``clip_grad_norm_``). Non-finite elements are left out of the norm.
-    grad_clip_norm_per_param : float, optional
-        Clip each parameter's own gradient norm (Keras ``clipnorm``).
-    use_ema : bool, default False
-        Keep an exponential moving average of the parameters (Keras).
-    ema_momentum : float, default 0.99
-        ``avg = m * avg + (1 - m) * p``; the first applied update sets
-        ``avg = p``.
-    ema_overwrite_frequency : int, optional
-        Every this many applied updates, overwrite the parameters with their
-        average. Otherwise call :meth:`copy_ema_to_params` at the end, or
-        evaluate inside ``with opt.ema_weights():``.
-    loss_scale_factor : float, optional
-        Gradients are divided by it before anything else.
-    gradient_accumulation_steps : int, optional
-        ``k`` calls of :meth:`update` accumulate; the k-th applies their mean
-        once. In between, the parameters, the rule's slots, the step count
-        and the EMA do not move, and the rule does not run. The step count
-        that schedules and EMA see counts applied updates, not calls.
-    skip_nonfinite : bool, default False
-        If a gradient holds NaN or Inf, skip the whole call: nothing moves
-        and ``skipped_steps`` counts it. Off, such a step is applied as
-        computed, and ``update``'s result reports ``finite=False``.
-    name : str, optional
-        Prefix of the optimizer's State names (default: the class name).
-"""
-
-
-def with_shared_options(cls):
-    """Put the shared options' documentation in place of ``{shared_options}`` in a class docstring
-    (without its ``lr`` entry when the class documents ``lr`` itself)."""
-    if cls.__doc__ and '{shared_options}' in cls.__doc__:
-        text = SHARED_OPTIONS_DOC.strip('\n')
-        if re.search(r'^\s*lr : ', cls.__doc__.split('{shared_options}')[0], re.M):
-            text = text[text.index('    weight_decay : '):]
-        cls.__doc__ = cls.__doc__.replace('{shared_options}', text)
-    return cls
 
 
 def _is_traced(*trees):
@@ -143,10 +104,11 @@ class _Weights:
         self.ids = set()
         self.prefixes = set()
         self.leaf_names = []
+        self.grad_layouts = {}   # gradient tree structures matched before (registry.match_grads)
 
 
 @with_shared_options
-class Optimizer(brainstate.graph.Node):
+class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
     """An update rule composed with every shared feature, on brainstate States.
 
     Subclasses (:class:`brainopt.Adadelta`, :class:`brainopt.Adagrad`, ...)
@@ -158,6 +120,13 @@ class Optimizer(brainstate.graph.Node):
         The update rule.
     {shared_options}
     """
+
+    _quantity_hypers = {}      # {name: Quantity}: epsilons given with a unit (set per instance)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if '__init__' in cls.__dict__:
+            cls.__init__ = accept_quantity_hyperparameters(cls.__dict__['__init__'])
 
     def __init__(
         self,
@@ -176,6 +145,8 @@ class Optimizer(brainstate.graph.Node):
         loss_scale_factor: Optional[float] = None,
         gradient_accumulation_steps: Optional[int] = None,
         skip_nonfinite: bool = False,
+        count_calls: bool = False,
+        state_dtype=None,
         name: Optional[str] = None,
     ):
         owner = type(self).__name__
@@ -183,11 +154,10 @@ class Optimizer(brainstate.graph.Node):
             raise TypeError(f'{owner}: rule must be a brainopt.rules.Rule, got {type(rule).__name__}')
         self.rule = rule
         self._groups = []
-        self._set_lr(lr, 0)
         self.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=owner)
-        self._groups[0].weight_decay = self.weight_decay
         if weight_decay_mode not in decay.MODES:
-            raise ValueError(f"{owner}: weight_decay_mode must be 'coupled' or 'decoupled', got {weight_decay_mode!r}")
+            raise ValueError(f"{owner}: weight_decay_mode must be one of {', '.join(map(repr, decay.MODES))}, "
+                             f"got {weight_decay_mode!r}")
         self.weight_decay_mode = weight_decay_mode
         if not (weight_decay_exclude is None or callable(weight_decay_exclude) or isinstance(weight_decay_exclude, str)
                 or all(isinstance(p, str) for p in weight_decay_exclude)):
@@ -211,7 +181,14 @@ class Optimizer(brainstate.graph.Node):
         if not isinstance(skip_nonfinite, bool):
             raise TypeError(f'{owner}: skip_nonfinite must be a bool, got {skip_nonfinite!r}')
         self.skip_nonfinite = skip_nonfinite
+        if not isinstance(count_calls, bool):
+            raise TypeError(f'{owner}: count_calls must be a bool, got {count_calls!r}')
+        self.count_calls = count_calls
+        self.state_dtype = dtypes.check_state_dtype(state_dtype, owner)
         self.name = owner if name is None else str(name)
+        # the lr last: a schedule is attached only to an optimizer whose every option was valid
+        self._set_lr(lr, 0)
+        self._groups[0].weight_decay = self.weight_decay
 
         # -- the optimizer's memory: every piece is an OptimState --------------------
         self.step_count = OptimState(jnp.zeros((), jnp.int32), name=f'{self.name}.step_count')
@@ -248,8 +225,20 @@ class Optimizer(brainstate.graph.Node):
         if not (isinstance(group, int) and 0 <= group < len(self._groups)):
             raise IndexError(f'{type(self).__name__}.set_lr: group must be an index below {len(self._groups)}, '
                              f'got {group!r}')
+        physical = as_schedule(value, type(self).__name__).unit is not None
+        factors = None
+        if physical != (self._groups[group].source.unit is not None):
+            factors = self._si_factors(self._groups[group], to_si=physical)   # checked before anything changes
         self._set_lr(value, group)
+        if factors:
+            # the rule now runs in (or no longer in) SI units: carry its accumulators over
+            for s, by_leaf in factors.items():
+                self.slots[s].value = {**self.slots[s].value,
+                                       **{n: self.slots[s].value[n] * jnp.asarray(f, self.slots[s].value[n].dtype)
+                                          for n, f in by_leaf.items()}}
+        self._label_slots()
         self._reset_compiled()
+
 
     @property
     def _schedule(self):
@@ -261,7 +250,10 @@ class Optimizer(brainstate.graph.Node):
             probe = _Group(source, value, self._groups[group].weight_decay)
             self._check_lr_units(probe, {n: self._leaf_units[n] for n in self._groups[group].leaves}, 'lr')
         if source.scheduler is not None and hasattr(source.scheduler, 'attach'):
-            source.scheduler.attach(self)        # one schedule drives one optimizer (an error otherwise)
+            try:
+                source.scheduler.attach(self)    # one schedule drives one optimizer (an error otherwise)
+            except RuntimeError as e:
+                raise RuntimeError(f'{type(self).__name__}: lr: {e}') from None
         if group == len(self._groups):
             self._groups.append(_Group(source, value, self._groups[0].weight_decay if self._groups else 0.0))
             return
@@ -272,36 +264,25 @@ class Optimizer(brainstate.graph.Node):
             old.detach()
 
     def _reset_compiled(self):
-        # the eager path: one cached computation that donates the optimizer's own buffers (argument 2)
-        self._compiled = jax.jit(self._pure_step, donate_argnums=(2,))
+        # the eager path: one cached computation that donates the parameters this optimizer wrote (argument 0,
+        # see _eager.Ownership) and its own buffers (argument 2); UpdateInfo's reductions are deferred
+        self._compiled = jax.jit(functools.partial(self._pure_step, info=False), donate_argnums=(0, 2))
+        self._grad_info = jax.jit(self._grad_norm_finite)
+        if not hasattr(self, '_ownership'):
+            self._ownership = _eager.Ownership()
 
-    def _check_lr_units(self, group, leaf_units, where):
-        """A Quantity lr must give every parameter of its group a step in the parameter's own unit."""
-        unit = group.source.unit
-        if unit is None:
-            return
-        owner = type(self).__name__
-        exponents = getattr(self.rule, 'lr_unit', None)
-        if exponents is None:
-            raise TypeError(f'{owner}: {type(self.rule).__name__} does not declare the dimension of its learning '
-                            f'rate, so a Quantity lr ({describe(group.lr)}) cannot be checked; give a float')
-        if group.weight_decay and self.weight_decay_mode == 'decoupled' and not unit.is_unitless:
-            raise ValueError(f'{owner}: decoupled weight decay shrinks p by p * weight_decay * lr, which needs a '
-                             f'dimensionless lr; got lr in {unit}')
-        for name, p_unit in leaf_units.items():
-            want = units.expected_lr_unit(exponents, p_unit)
-            ok = unit.is_unitless if want is None else unit.has_same_dim(want)
-            if not ok:
-                raise ValueError(
-                    f'{owner}.{where}: the learning rate {describe(group.lr)} does not fit parameter {name!r} in '
-                    f'{p_unit if p_unit is not None else "no unit"}: {type(self.rule).__name__} needs an lr '
-                    f'{"in " + str(want) + " (or another unit of that dimension)" if want is not None else "without dimension"}'
-                    f' so that the step is in the parameter\'s unit')
 
     @property
     def current_lr(self):
         """The learning rate that the next update applies (of the first group)."""
-        return self._schedule(self.step_count.value, self._schedule.values())
+        acc = self.accum_count.value if self._accumulating else 0
+        return self._schedule(self._lr_count(self.step_count.value, acc), self._schedule.values())
+
+    def _lr_count(self, count, acc_count):
+        """The counter the learning rate sees: applied updates, or with ``count_calls`` (Keras) the calls."""
+        if self.count_calls and self._accumulating:
+            return count * self.gradient_accumulation_steps + acc_count
+        return count
 
     @property
     def param_groups(self):
@@ -382,7 +363,9 @@ class Optimizer(brainstate.graph.Node):
         try:
             self._register(states, self._groups[index], 'add_param_group')
         except Exception:
-            self._groups.pop()
+            sched = self._groups.pop().source.scheduler      # a failed group leaves its schedule free
+            if hasattr(sched, 'detach') and all(g.source.scheduler is not sched for g in self._groups):
+                sched.detach()
             raise
         self._reset_compiled()
         return self
@@ -408,9 +391,15 @@ class Optimizer(brainstate.graph.Node):
             return self
         leaf_units = {n: un for e in new for n, un in zip(e.leaves, e.units)}
         self._check_lr_units(group, leaf_units, where)
+        physical = group.source.unit is not None
+        for n, un in leaf_units.items():        # a Quantity epsilon must fit every parameter, before anything moves
+            self._hyper_numbers(n, units.si_unit(un) if physical and un is not None else un)
         params = registry.read_params(new)
-        for s, values in self.rule.init(params).items():
-            self.slots[s].value = {**self.slots[s].value, **values}
+        # with a Quantity lr the rule runs in SI units: slots that start from the parameter start from its SI value
+        init_params = {k: jnp.asarray(v) * jnp.asarray(units.si_factor(leaf_units[k]), jnp.result_type(v))
+                       for k, v in params.items()} if physical else params
+        for s, values in placement.init_accumulators(self, self.rule.init, init_params).items():
+            self.slots[s].value = {**self.slots[s].value, **dtypes.cast_floats(values, self.state_dtype)}
         if self.use_ema:
             self.ema.value = {**self.ema.value, **{k: jnp.array(v, copy=True) for k, v in params.items()}}
         if self._accumulating:
@@ -425,6 +414,7 @@ class Optimizer(brainstate.graph.Node):
             group.leaves.extend(e.leaves)
         self._leaf_units.update(leaf_units)
         self._decay_mask = decay.decay_mask(w.leaf_names, self.weight_decay_exclude)
+        self._label_slots()
         return self
 
     @property
@@ -461,15 +451,35 @@ class Optimizer(brainstate.graph.Node):
         if not w.entries:
             raise RuntimeError(f'{type(self).__name__}.update was called before register_trainable_weights; '
                                f'call opt.register_trainable_weights(model.states(brainstate.ParamState)) first')
-        g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads)
+        g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads, cache=w.grad_layouts)
         params = registry.read_params(w.entries)
         state = self._read_state()
         sched = [g.source.values() for g in self._groups]
-        step = self._pure_step if _is_traced(g, params, state, sched) else self._compiled
-        new_params, new_state, info = step(params, g, state, sched)
+        if _is_traced(sched) or any(isinstance(x, jax.core.Tracer) for x in
+                                    itertools.chain(g.values(), params.values(), [state['step']])):
+            new_params, new_state, info = self._pure_step(params, g, state, sched)
+            registry.write_params(w.entries, new_params)
+            self._write_state(new_state)
+            return info
+        own = self._ownership
+        new_params, new_state, info = self._compiled(own.prepare(params, g), g, state, sched)
         registry.write_params(w.entries, new_params)
+        own.remember(new_params)
         self._write_state(new_state)
-        return info
+        reductions = _eager.Deferred(functools.partial(self._grad_info, g))
+        return info._replace(
+            grad_norm=_eager.Deferred(lambda: reductions.value[0]),
+            finite=info.finite if info.finite is not None else _eager.Deferred(lambda: reductions.value[1]))
+
+    def _grad_norm_finite(self, grads):
+        """UpdateInfo's ``grad_norm`` and ``finite`` of these gradients (after loss scaling)."""
+        if self.loss_scale_factor is not None:
+            grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
+        return clipping.global_norm(grads), clipping.all_finite(grads)
+
+    def step(self, grads, **kwargs) -> UpdateInfo:
+        """:meth:`update` under braintools.optim's other name (``opt.step(grads)``)."""
+        return self.update(grads, **kwargs)
 
     def _read_state(self) -> Dict[str, Any]:
         state = {'step': self.step_count.value, 'slots': {s: st.value for s, st in self.slots.items()}}
@@ -494,22 +504,25 @@ class Optimizer(brainstate.graph.Node):
         if self.skip_nonfinite:
             self.skipped_steps.value = state['skipped']
 
-    def _pure_step(self, params, grads, state, sched=None):
+    def _pure_step(self, params, grads, state, sched=None, info=True):
         """The whole update as a pure function of arrays: the one builder.
 
         ``sched`` holds, per parameter group, the values of its schedule's own
         States (a per-epoch schedule's epoch); the step reads them and never
-        writes them.
+        writes them. With ``info=False`` the returned UpdateInfo holds None
+        for ``grad_norm`` (and for ``finite`` unless ``skip_nonfinite`` needs
+        it): the eager path computes them only when read.
         """
         count = state['step']
         if sched is None:
             sched = [{} for _ in self._groups]
-        lrs = [g.source(count, v) for g, v in zip(self._groups, sched)]
+        lr_count = self._lr_count(count, state['acc_count']) if self._accumulating else count
+        lrs = [g.source(lr_count, v) for g, v in zip(self._groups, sched)]
         lr = lrs[0]
         if self.loss_scale_factor is not None:
             grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
-        grad_norm = clipping.global_norm(grads)
-        finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(g)) for g in grads.values()])
+        grad_norm = clipping.global_norm(grads) if info else None
+        finite = clipping.all_finite(grads) if info or self.skip_nonfinite else None
 
         def apply(g, state):
             g = self._clip(g)
@@ -522,8 +535,13 @@ class Optimizer(brainstate.graph.Node):
                 sub = (lambda d: d) if one else (lambda d: {k: d[k] for k in group.leaves})  # noqa: E731
                 gg, pp = sub(g), sub(params)
                 mask = self._decay_mask if one else self._decay_mask.intersection(group.leaves)
-                if group.weight_decay and self.weight_decay_mode == 'decoupled':
-                    p = {**p, **decay.apply_decoupled(pp, group.weight_decay, group_lr, mask)}
+                mode = self.weight_decay_mode if group.weight_decay else None
+                if mode in decay.DECOUPLED:
+                    shrunk = decay.apply_decoupled(pp, group.weight_decay,
+                                                   None if mode == 'decoupled_unscaled' else group_lr, mask)
+                    p = {**p, **shrunk}
+                    if mode == 'decoupled_first':
+                        pp = shrunk           # Keras: the rule runs on the shrunk weights
                 physical = group.source.unit is not None
                 if physical:
                     # a physical lr: the rule runs in SI units, so that the same physical fit takes the same steps
@@ -533,19 +551,31 @@ class Optimizer(brainstate.graph.Node):
                     pp = {k: v * jnp.asarray(c[k], v.dtype) for k, v in pp.items()}
                 if group.weight_decay and self.weight_decay_mode == 'coupled':
                     gg = decay.add_coupled(gg, pp, group.weight_decay, mask)
-                d, sl = self.rule.update(gg, pp, {s: sub(v) for s, v in state['slots'].items()}, count, group_lr)
+                slots_in = {s: sub(v) for s, v in state['slots'].items()}
+                if self.state_dtype is not None:     # the rule computes in the wider of parameter and state dtype
+                    gg, pp, slots_in = dtypes.widen(gg, pp, slots_in, self.state_dtype)
+                d, sl = self._rule_update(gg, pp, slots_in, count, group_lr, physical)
                 if physical:
                     d = {k: v / jnp.asarray(c[k], v.dtype) for k, v in d.items()}
+                if mode == 'proximal':
+                    d = decay.proximal(sub(params), d, group.weight_decay, group_lr, mask)
                 deltas.update(d)
                 for s_name, v in sl.items():
                     slots[s_name].update(v)
             p = {k: p[k] + deltas[k].astype(p[k].dtype) for k in p}
+            for values in slots.values():
+                for k, v in values.items():
+                    if isinstance(v, AfterParam):
+                        values[k] = v.fn(p[k])
+            if self.state_dtype is not None:
+                slots = {s_name: dtypes.cast_floats(v, self.state_dtype) for s_name, v in slots.items()}
             state = dict(state, slots=slots, step=count + 1)
-            if self.use_ema:
-                state['ema'] = ema.ema_update(state['ema'], p, self.ema_momentum, count)
-                if self.ema_overwrite_frequency is not None:
-                    p = ema.ema_overwrite(p, state['ema'], self.ema_overwrite_frequency, count)
+            if self.use_ema and not ema_every_call:
+                p, state = self._ema(p, state, count)
             return p, state, jnp.asarray(True)
+
+        # Keras (count_calls): with accumulation the EMA moves, and may overwrite, on every call
+        ema_every_call = self.use_ema and self.count_calls and self._accumulating
 
         def on_finite():
             if not self._accumulating:
@@ -560,7 +590,10 @@ class Optimizer(brainstate.graph.Node):
             def hold():
                 return params, dict(state, acc=acc, acc_count=acc_count), jnp.asarray(False)
 
-            return jax.lax.cond(ready, release, hold)
+            p, s, applied = jax.lax.cond(ready, release, hold)
+            if ema_every_call:
+                p, s = self._ema(p, s, count)
+            return p, s, applied
 
         if self.skip_nonfinite:
             def skip():
@@ -569,7 +602,15 @@ class Optimizer(brainstate.graph.Node):
             new_params, new_state, applied = jax.lax.cond(finite, on_finite, skip)
         else:
             new_params, new_state, applied = on_finite()
+        new_params, new_state = placement.constrain(self, new_params, new_state)     # ZeRO-1 only
         return new_params, new_state, UpdateInfo(lr=lr, grad_norm=grad_norm, applied=applied, finite=finite)
+
+    def _ema(self, p, state, count):
+        """Move the EMA towards ``p``; overwrite ``p`` with it every ``ema_overwrite_frequency`` updates."""
+        state = dict(state, ema=ema.ema_update(state['ema'], p, self.ema_momentum, count))
+        if self.ema_overwrite_frequency is not None:
+            p = ema.ema_overwrite(p, state['ema'], self.ema_overwrite_frequency, count)
+        return p, state
 
     def _clip(self, grads):
         if self.grad_clip_norm_per_param is not None:
@@ -580,44 +621,11 @@ class Optimizer(brainstate.graph.Node):
             grads = clipping.clip_by_value(grads, self.grad_clip_value)
         return grads
 
-    # -- reading the optimizer's memory ---------------------------------------------------
-    def get_slot(self, slot: str, path):
-        """One parameter's accumulator, with the structure of its State's value.
+    def shard_accumulators(self, mesh, axis='data'):
+        """Split every accumulator along the data-parallel mesh axis ``axis`` (ZeRO stage 1): see
+        :func:`brainopt.sharding.shard_accumulators`. Returns ``self``."""
+        return placement.shard_accumulators(self, mesh, axis)
 
-        Parameters
-        ----------
-        slot : str
-            A slot of the rule (``opt.rule.slots``), or ``'ema'``, or
-            ``'grad_accum'`` when those features are on.
-        path : tuple or str
-            The parameter's path as registered (``('l1', 'weight')``) or dotted
-            (``'l1.weight'``).
-
-        Returns
-        -------
-        The accumulator, as a ``brainunit.Quantity`` in its true unit for a
-        parameter with a unit (a second moment of a threshold in mV is in
-        ``1/mV^2``: the gradient of a dimensionless loss is in ``1/mV``; in
-        SI units when the group's lr is a Quantity, since the rule then runs
-        in SI units). A slot whose rule does not declare its unit
-        (``Rule.slot_units``) comes back as plain numbers.
-        """
-        entry = self._entry(path)
-        stores = {**self.slots, **({'ema': self.ema} if self.use_ema else {}),
-                  **({'grad_accum': self.grad_accum} if self._accumulating else {})}
-        if slot not in stores:
-            raise KeyError(f'{type(self).__name__} has no slot {slot!r}; its slots are {sorted(stores)}')
-        values = stores[slot].value
-        exponents = {'ema': (1, 0), 'grad_accum': (0, 1)}.get(slot, self.rule.slot_units.get(slot))
-        leaves = []
-        for n in entry.leaves:
-            p_unit = self._leaf_units.get(n)
-            if p_unit is not None and exponents is not None and slot in self.rule.slots and \
-                    self._group_of(n).source.unit is not None:
-                p_unit = units.si_unit(p_unit)       # the rule ran in SI units
-            unit = None if exponents is None else units.power(p_unit, exponents[0] - exponents[1])
-            leaves.append(units.merge(values[n], unit))
-        return jax.tree.unflatten(entry.treedef, leaves)
 
     def _group_of(self, leaf):
         return next(g for g in self._groups if leaf in g.leaves)
@@ -630,81 +638,10 @@ class Optimizer(brainstate.graph.Node):
                 return e
         raise KeyError(f'no registered parameter at path {key!r}; registered paths: {self.param_paths}')
 
-    # -- checkpoints ------------------------------------------------------------------------
-    def state_dict(self) -> Dict[str, Any]:
-        """Everything this optimizer needs to continue, as a nested dict of host numpy arrays.
-
-        Keys: ``'optimizer'`` (the class name), ``'step_count'``, ``'slots'``
-        (``{slot: {parameter path: array}}``), and when those features are on
-        ``'ema'``, ``'grad_accum'`` and ``'accum_count'``, ``'skipped_steps'``,
-        ``'schedule'`` (the schedule's own state) and ``'lr'`` (a constant
-        learning rate). The arrays are copies: later updates do not change
-        them. It is a plain pytree, for any pytree checkpointer.
-        """
-        from . import checkpoint
-        return checkpoint.optimizer_state_dict(self)
-
-    def load_state_dict(self, state_dict) -> None:
-        """Load what :meth:`state_dict` returned, into an optimizer with the same
-        registered parameter paths.
-
-        Everything is checked before anything is written: a different
-        optimizer type, a missing or unknown parameter path, a shape or dtype
-        mismatch or a feature switched on in one and off in the other raises
-        :class:`brainopt.CheckpointError`, and the optimizer is unchanged.
-        """
-        from . import checkpoint
-        checkpoint.load_optimizer_state_dict(self, state_dict)
-
-    def save_states(self, filename) -> None:
-        """Save :meth:`state_dict` to a file (brainpy's name; see :func:`brainopt.save_checkpoint`)."""
-        from . import checkpoint
-        checkpoint.save_checkpoint(filename, optimizer=self)
-
-    def load_states(self, filename) -> None:
-        """Load a file written by :meth:`save_states` or :func:`brainopt.save_checkpoint`."""
-        from . import checkpoint
-        checkpoint.load_checkpoint(filename, optimizer=self)
-
-    # -- EMA --------------------------------------------------------------------------------
-    def _require_ema(self, what):
-        if not self.use_ema:
-            raise RuntimeError(f'{type(self).__name__}.{what} needs use_ema=True')
-
-    def copy_ema_to_params(self):
-        """Overwrite the parameters with their moving averages (Keras's
-        ``finalize_variable_values``)."""
-        self._require_ema('copy_ema_to_params')
-        registry.write_params(self._weights.entries, {k: jnp.array(v, copy=True) for k, v in self.ema.value.items()})
-
-    @contextlib.contextmanager
-    def ema_weights(self):
-        """Evaluate with the EMA weights; the trained weights come back on exit.
-
-        Examples
-        --------
-        >>> import brainstate, brainopt, jax.numpy as jnp
-        >>> w = brainstate.ParamState(jnp.ones(3))
-        >>> opt = brainopt.Adagrad(lr=0.1, use_ema=True)
-        >>> opt = opt.register_trainable_weights({'w': w})
-        >>> _ = opt.update({'w': jnp.ones(3)})
-        >>> trained = w.value
-        >>> with opt.ema_weights():
-        ...     bool((w.value == opt.get_slot('ema', 'w')).all())
-        True
-        >>> bool((w.value == trained).all())
-        True
-        """
-        self._require_ema('ema_weights')
-        saved = registry.read_params(self._weights.entries)
-        self.copy_ema_to_params()
-        try:
-            yield self
-        finally:
-            registry.write_params(self._weights.entries, saved)
 
     def __repr__(self):
-        args = [f'lr={describe(self.lr)}'] + [f'{k}={v!r}' for k, v in self.rule.config().items()]
+        args = [f'lr={describe(self.lr)}'] + [f'{k}={self._quantity_hypers.get(k, v)!r}'
+                                              for k, v in self.rule.config().items()]
         shared = inspect.signature(Optimizer.__init__).parameters
         args += [f'{k}={getattr(self, k)!r}' for k, p in shared.items()
                  if p.kind is p.KEYWORD_ONLY and k != 'name' and getattr(self, k) != p.default]

@@ -53,8 +53,18 @@ def grad_mantissa(grad, unit, path):
 
 
 # -- physical learning rates --------------------------------------------------------------------
+#: named coherent SI units, so that an SI accumulator prints as ``1 / V^2`` rather than in base units
+_NAMED_SI = ('volt', 'second', 'siemens', 'amp', 'ohm', 'farad', 'meter', 'kilogram', 'hertz', 'mole', 'kelvin',
+             'watt', 'joule', 'newton', 'coulomb', 'weber', 'tesla', 'henry', 'pascal')
+
+
 def si_unit(unit):
     """The coherent SI unit of ``unit``'s dimension (V for mV, s for ms, S for nS)."""
+    for name in _NAMED_SI:
+        named = getattr(u, name, None)
+        if named is not None and named.dim == unit.dim and named.factor == 1 and \
+                float(u.Quantity(1.0, unit=named).to_decimal(u.Unit(dim=unit.dim))) == 1.0:
+            return named
     return u.Unit(dim=unit.dim)
 
 
@@ -82,3 +92,46 @@ def expected_lr_unit(exponents, param_unit):
     """
     a, b = exponents
     return power(param_unit, a - b)
+
+
+# -- hyperparameters given as Quantities (an epsilon in the gradient's unit) ----------------------------
+#: epsilons of the rules whose files declare no ``eps_units`` (exponents of P and G, as ``Rule.slot_units``)
+_EPS_FALLBACK = {
+    'AdamRule': lambda rule: {'eps': (0, 1)},                       # sqrt(v) + eps: in G
+    'AdagradRule': lambda rule: {'eps': (0, 1) if rule.eps_placement == 'outside' else (0, 2)},
+}
+
+
+def eps_exponents(rule):
+    """``{hyperparameter: (a, b)}``: the unit ``P^a G^b`` each of the rule's epsilons is in ({} if none)."""
+    declared = getattr(rule, 'eps_units', None)
+    if declared is not None:
+        return dict(declared)
+    fallback = _EPS_FALLBACK.get(type(rule).__name__)
+    return fallback(rule) if fallback else {}
+
+
+def hyper_number(name, quantity, exponents, param_unit, owner, path):
+    """The number a Quantity hyperparameter has in the unit the rule computes in for one parameter.
+
+    ``param_unit`` is the unit the rule sees the parameter in (its stored unit, or its SI unit when the lr is
+    a Quantity; None without a unit). The gradient of a dimensionless loss is in ``1/P``, so an epsilon with
+    exponents ``(a, b)`` is in ``P^(a - b)``. Raises ValueError naming the parameter and both units when the
+    dimension does not fit.
+    """
+    want = expected_lr_unit(exponents, param_unit)
+    if want is None:
+        if not quantity.unit.is_unitless:
+            raise ValueError(f'{owner}: {name}={quantity} does not fit parameter {path!r} in '
+                             f'{param_unit if param_unit is not None else "no unit"}: {name} must be '
+                             f'dimensionless there')
+        return float(quantity.to_decimal(u.Unit()))
+    if not quantity.unit.has_same_dim(want):
+        raise ValueError(f'{owner}: {name}={quantity} does not fit parameter {path!r} in {param_unit}: '
+                         f'{name} must be in {want} (or another unit of that dimension)')
+    return float(quantity.to_decimal(want))
+
+
+def describe_unit(unit):
+    """A unit as text for a repr: ``'1 / mV^2'``; ``None`` for no unit."""
+    return None if unit is None else str(unit)

@@ -55,6 +55,7 @@ html_theme_options = {
 API_SECTIONS = [
     ('brainopt.optimizers', 'Optimizers'),
     ('brainopt.optimizer', 'The engine'),
+    ('brainopt.train', 'The engine'),
     ('brainopt.schedules', 'Learning-rate schedules'),
     ('brainopt.checkpoint', 'Checkpoints'),
 ]
@@ -64,6 +65,9 @@ API_PLACEHOLDER = '.. brainopt-api-reference'
 def _directive(qualified, obj):
     if inspect.isclass(obj) and issubclass(obj, tuple) and hasattr(obj, '_fields'):
         return f'.. autoclass:: {qualified}\n'    # a NamedTuple: its docstring's Attributes list the fields
+    if inspect.isclass(obj) and qualified == 'brainopt.Optimizer':
+        # its checkpoint, EMA and unit methods live in mixins (brainopt/_optimizer_*.py): list them here too
+        return f'.. autoclass:: {qualified}\n   :members:\n   :inherited-members: Node\n'
     if inspect.isclass(obj):
         return f'.. autoclass:: {qualified}\n   :members:\n'
     if callable(obj):

@@ -25,7 +25,7 @@ class AdaBelief(Optimizer):
     does the default here. The bias corrections are as accurate as torch's
     for Adam (optax's float32 ones are 1.3e-5 relative off at β₂ = 0.999).
     ``weight_decay`` is coupled (braintools). Slots: ``exp_avg`` (:math:`m`),
-    ``exp_avg_var`` (:math:`s`).
+    ``exp_avg_var`` (:math:`s`), and with ``amsgrad`` ``max_exp_avg_var``.
 
     Parameters
     ----------
@@ -39,6 +39,10 @@ class AdaBelief(Optimizer):
         Weight decay (coupled L2 unless ``weight_decay_mode='decoupled'``).
     eps_root : float, default 1e-16
         Added to :math:`s_t` on every step; >= 0.
+    amsgrad : bool, default False
+        Divide by the root of the running maximum of :math:`s_t` (the
+        authors' ``adabelief-pytorch``; optax and braintools.optim have no
+        such option).
     {shared_options}
 
     References
@@ -58,9 +62,11 @@ class AdaBelief(Optimizer):
     """
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-16, weight_decay: float = 0.0, *,
-                 eps_root: float = 1e-16, **options):
+                 eps_root: float = 1e-16, amsgrad: bool = False, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
+        if not isinstance(amsgrad, bool):
+            raise TypeError(f'{owner}: amsgrad must be a bool, got {amsgrad!r}')
         rule = AdaBeliefRule(b1, b2, _hyper.non_negative(owner, 'eps', eps),
-                             _hyper.non_negative(owner, 'eps_root', eps_root))
+                             _hyper.non_negative(owner, 'eps_root', eps_root), amsgrad)
         super().__init__(rule, lr, weight_decay=weight_decay, **options)

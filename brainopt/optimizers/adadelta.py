@@ -28,7 +28,8 @@ class Adadelta(Optimizer):
     lr : float, LRScheduler or callable, default 1.0
         Scale of the step. The paper has no learning rate (``lr=1.0``).
     rho : float, default 0.9
-        Decay of both running averages, in [0, 1].
+        Decay of both running averages, in [0, 1) (at 1 the averages never
+        move from zero).
     eps : float, default 1e-6
         Added inside both square roots; >= 0.
     {shared_options}
@@ -53,6 +54,6 @@ class Adadelta(Optimizer):
     """
 
     def __init__(self, lr=1.0, rho: float = 0.9, eps: float = 1e-6, **options):
-        rho = check.real('rho', rho, low=0., high=1., owner='Adadelta')
+        rho = check.real('rho', rho, low=0., high=1., high_open=True, owner='Adadelta')
         eps = check.real('eps', eps, low=0., owner='Adadelta')
         super().__init__(AdadeltaRule(rho=rho, eps=eps), lr, **options)

@@ -1,14 +1,15 @@
 """``brainopt.Adan``."""
 from .. import _validate as check
-from ..optimizer import Optimizer, with_shared_options
+from ..optimizer import with_shared_options
 from ..rules.adan import AdanRule
+from .lamb import IN_RULE, RuleDecayOptimizer
 from . import _hyper
 
 __all__ = ['Adan']
 
 
 @with_shared_options
-class Adan(Optimizer):
+class Adan(RuleDecayOptimizer):
     r"""Adan: adaptive Nesterov momentum, from moving averages of the gradient and of its differences.
 
     With :math:`\Delta_t = g_t - g_{t-1}` (:math:`\Delta_1 = 0`):
@@ -30,7 +31,7 @@ class Adan(Optimizer):
     optax and the authors' ``no_prox=True``); the paper's proximal form
     :math:`\theta_t = (\theta_{t-1} - \eta u_t)/(1+\eta\lambda)` (the authors'
     and brainpy's default) differs from it by :math:`O((\eta\lambda)^2)` a
-    step and is not provided. The authors' code weighs the difference term by
+    step: ``no_prox=False`` gives it. The authors' code weighs the difference term by
     :math:`\beta_2` where the paper and optax use :math:`1-\beta_2`; this
     follows the paper. No torch.optim, Keras or braintools.optim
     counterpart. A parameter registered after the first update starts with
@@ -50,6 +51,12 @@ class Adan(Optimizer):
         Weight decay :math:`\lambda`.
     weight_decay_mode : {'decoupled', 'coupled'}, default 'decoupled'
         See above.
+    no_prox : bool, default True
+        True: decoupled decay :math:`\theta \leftarrow \theta - \eta\lambda\theta`
+        beside the step (optax). False: the paper's proximal step
+        :math:`\theta_t = (\theta_{t-1} - \eta u_t)/(1+\eta\lambda)`
+        (brainpy.optim's default and meaning), applied by the rule; it is a
+        form of decoupled decay, so it needs that mode.
     {shared_options}
 
     References
@@ -69,8 +76,15 @@ class Adan(Optimizer):
     """
 
     def __init__(self, lr=1e-3, betas=(0.98, 0.92, 0.99), eps: float = 1e-8, weight_decay: float = 0.0, *,
-                 weight_decay_mode: str = 'decoupled', **options):
+                 weight_decay_mode: str = 'decoupled', no_prox: bool = True, **options):
         owner = type(self).__name__
         b1, b2, b3 = check.decay_rates('betas', betas, n=3, owner=owner)
-        rule = AdanRule(b1, b2, b3, _hyper.non_negative(owner, 'eps', eps))
-        super().__init__(rule, lr, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode, **options)
+        if not isinstance(no_prox, bool):
+            raise TypeError(f'{owner}: no_prox must be a bool, got {no_prox!r}')
+        if not no_prox and weight_decay_mode != 'decoupled':
+            raise ValueError(f"{owner}: no_prox=False is the proximal form of decoupled weight decay; "
+                             f"weight_decay_mode must be 'decoupled', got {weight_decay_mode!r}")
+        rule = AdanRule(b1, b2, b3, _hyper.non_negative(owner, 'eps', eps), proximal=not no_prox)
+        # proximal: the rule decays (mode 'rule', the engine adds none); otherwise the engine's decoupled or coupled
+        super().__init__(rule, lr, weight_decay=weight_decay,
+                         weight_decay_mode=IN_RULE if not no_prox else weight_decay_mode, **options)

@@ -38,6 +38,10 @@ class Lars(Optimizer):
         :math:`\tau`, >= 0.
     eps : float, default 1e-8
         Added to the gradient norm; >= 0.
+    nesterov : bool, default False
+        Nesterov momentum: step along :math:`u_t + \mu b_t` with :math:`u_t`
+        the trust-scaled gradient (``optax.lars(nesterov=True)``); needs
+        ``momentum > 0``.
     {shared_options}
 
     References
@@ -56,9 +60,14 @@ class Lars(Optimizer):
     """
 
     def __init__(self, lr=1.0, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 0.001,
-                 eps: float = 1e-8, **options):
+                 eps: float = 1e-8, *, nesterov: bool = False, **options):
         owner = type(self).__name__
         momentum = check.real('momentum', momentum, low=0., owner=owner)
         trust_coefficient = check.real('trust_coefficient', trust_coefficient, low=0., owner=owner)
         eps = check.real('eps', eps, low=0., owner=owner)
-        super().__init__(LarsRule(momentum, trust_coefficient, eps), lr, weight_decay=weight_decay, **options)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f'{owner}: nesterov must be a bool, got {nesterov!r}')
+        if nesterov and momentum == 0:
+            raise ValueError(f'{owner}: nesterov=True needs momentum > 0, got momentum={momentum!r}')
+        super().__init__(LarsRule(momentum, trust_coefficient, eps, nesterov), lr, weight_decay=weight_decay,
+                         **options)

@@ -169,6 +169,13 @@ class LBFGS(Optimizer):
     def memory_size(self):
         return self.rule.memory_size
 
+    def _check_lr_units(self, group, leaf_units, where):
+        if group.source.unit is not None and self.linesearch is not None:
+            raise ValueError(f"{type(self).__name__}.{where}: a Quantity lr ({group.lr}) with "
+                             f"linesearch='strong_wolfe' is not supported: the line search chooses the step length; "
+                             f"give a float lr")
+        super()._check_lr_units(group, leaf_units, where)
+
     def _reset_compiled(self):
         super()._reset_compiled()
         self._eager = None      # (value_fn, the compiled iteration for it)

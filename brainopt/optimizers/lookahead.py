@@ -40,6 +40,9 @@ def wrapped_settings(owner, base_optimizer, options):
         raise TypeError(f'{owner}: unexpected keyword argument(s) {unknown}; the shared options are '
                         f'{sorted(set(settings))}')
     settings.update(options)
+    sched = base_optimizer._groups[0].source.scheduler
+    if 'lr' not in options and getattr(sched, 'attached_optimizer', None) is base_optimizer:
+        sched.detach()          # the template hands its schedule over: a schedule drives one optimizer
     return settings
 
 
@@ -77,8 +80,9 @@ class Lookahead(Optimizer):
     with ``opt.get_slot('slow', path)``, or evaluate with them inside
     ``with opt.slow_weights():``. Decoupled weight decay is part of the fast
     step, as in ``optax.lookahead(optax.adamw(...))``; the EMA averages the
-    weights after synchronisation. The base's state is not reset at a
-    synchronisation (optax's ``reset_state=False``).
+    weights after synchronisation. The base's state is kept across a
+    synchronisation unless ``reset_state=True`` (optax's option; braintools.optim
+    has none, and neither has the pull-back momentum of some PyTorch ports).
 
     Parameters
     ----------
@@ -91,6 +95,10 @@ class Lookahead(Optimizer):
         :math:`k`, fast updates between synchronisations; >= 1.
     alpha : float, default 0.5
         :math:`\alpha`, the slow step size, in [0, 1].
+    reset_state : bool, default False
+        Re-initialise the base rule's slots at every synchronisation, and
+        count its updates from there (its bias corrections restart), as
+        ``optax.lookahead(reset_state=True)``.
     **options
         Any shared option, overriding the base optimizer's:
     {shared_options}
@@ -112,8 +120,11 @@ class Lookahead(Optimizer):
     [0.9, 0.9]
     """
 
-    def __init__(self, base_optimizer, sync_period: int = 5, alpha: float = 0.5, **options):
+    def __init__(self, base_optimizer, sync_period: int = 5, alpha: float = 0.5, *, reset_state: bool = False,
+                 **options):
         owner = type(self).__name__
+        if not isinstance(reset_state, bool):
+            raise TypeError(f'{owner}: reset_state must be a bool, got {reset_state!r}')
         settings = wrapped_settings(owner, base_optimizer, options)
         sync_period = check.positive_int('sync_period', sync_period, owner=owner)
         alpha = check.real('alpha', alpha, low=0., high=1., owner=owner)
@@ -121,8 +132,9 @@ class Lookahead(Optimizer):
         decoupled = settings.get('weight_decay_mode', 'coupled') == 'decoupled'
         rule = LookaheadRule(base_optimizer.rule, sync_period, alpha,
                              decoupled_weight_decay=wd if decoupled else 0.0,
-                             weight_decay_exclude=settings.get('weight_decay_exclude'))
+                             weight_decay_exclude=settings.get('weight_decay_exclude'), reset_state=reset_state)
         super().__init__(rule, **settings)
+        self._quantity_hypers = dict(base_optimizer._quantity_hypers)     # a Quantity eps of the template
 
     @property
     def sync_period(self):

@@ -1,5 +1,6 @@
 """``brainopt.Muon``."""
 import numbers
+import re
 
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
@@ -40,7 +41,9 @@ class Muon(Optimizer):
     - parameters that are not 2-D (biases, scalars, convolution kernels) take
       an Adam step (:class:`brainopt.Adam`'s formula) with ``adam_betas``,
       ``adam_eps`` and learning rate :math:`\eta \cdot` ``adam_lr_ratio``,
-      as Keras and optax do; torch.optim.Muon refuses them;
+      as Keras and optax do; torch.optim.Muon refuses them. So do 2-D
+      parameters that Keras would exclude: a path containing ``'embedding'``
+      (``exclude_embeddings``) or matching ``exclude_layers``;
     - fan-in is the first axis (``x @ W``, brainstate's and optax's layout);
       torch's ``'original'`` ratio reads ``shape[0]/shape[1]`` because torch
       stores ``(fan_out, fan_in)``: the same rule in each library's layout;
@@ -78,6 +81,13 @@ class Muon(Optimizer):
         Adam's epsilon, on the bias-corrected root.
     adam_lr_ratio : float, default 1.0
         Adam's learning rate relative to ``lr``.
+    exclude_layers : sequence of str, optional
+        Regular expressions searched in each parameter's dotted path; a 2-D
+        parameter that matches takes the Adam step (Keras's
+        ``exclude_layers``; put the output layer here).
+    exclude_embeddings : bool, default True
+        A 2-D parameter whose path contains ``'embedding'`` (any case) takes
+        the Adam step (Keras's ``exclude_embeddings``).
     {shared_options}
 
     References
@@ -99,7 +109,7 @@ class Muon(Optimizer):
     def __init__(self, lr=1e-3, weight_decay: float = 0.1, momentum: float = 0.95, nesterov: bool = True,
                  ns_coefficients=(3.4445, -4.7750, 2.0315), eps: float = 1e-7, ns_steps: int = 5,
                  adjust_lr_fn=None, *, adam_betas=(0.9, 0.999), adam_eps: float = 1e-8, adam_lr_ratio: float = 1.0,
-                 **options):
+                 exclude_layers=None, exclude_embeddings: bool = True, **options):
         owner = type(self).__name__
         momentum = check.real('momentum', momentum, low=0., high=1., high_open=True, owner=owner)
         if not isinstance(nesterov, bool):
@@ -116,7 +126,20 @@ class Muon(Optimizer):
         adam_betas = check.decay_rates('adam_betas', adam_betas, owner=owner)
         adam_eps = check.real('adam_eps', adam_eps, low=0., owner=owner)
         adam_lr_ratio = check.real('adam_lr_ratio', adam_lr_ratio, low=0., owner=owner)
+        if isinstance(exclude_layers, str):
+            exclude_layers = [exclude_layers]
+        exclude_layers = list(exclude_layers or [])
+        for i, pattern in enumerate(exclude_layers):
+            if not isinstance(pattern, str):
+                raise TypeError(f'{owner}: exclude_layers must be regular expressions (str), got {pattern!r} at {i}')
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f'{owner}: exclude_layers[{i}]={pattern!r} is not a regular expression '
+                                 f'(expected a pattern for re.search): {e}') from None
+        if not isinstance(exclude_embeddings, bool):
+            raise TypeError(f'{owner}: exclude_embeddings must be a bool, got {exclude_embeddings!r}')
         options.setdefault('weight_decay_mode', 'decoupled')
         rule = MuonRule(momentum, nesterov, tuple(float(c) for c in ns_coefficients), eps, ns_steps, adjust_lr_fn,
-                        adam_betas, adam_eps, adam_lr_ratio)
+                        adam_betas, adam_eps, adam_lr_ratio, exclude_layers, exclude_embeddings)
         super().__init__(rule, lr, weight_decay=weight_decay, **options)

@@ -103,6 +103,7 @@ class SAM(Optimizer):
             raise TypeError(f'{owner}: adaptive must be a bool, got {adaptive!r}')
         self.adaptive = adaptive
         super().__init__(base_optimizer.rule, **settings)
+        self._quantity_hypers = dict(base_optimizer._quantity_hypers)     # a Quantity eps of the template
 
     def _reset_compiled(self):
         super()._reset_compiled()

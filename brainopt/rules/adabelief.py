@@ -18,13 +18,21 @@ class AdaBeliefRule(Rule):
 
     :math:`\epsilon_{\mathrm{root}}` is added to the stored :math:`s_t` on
     every step (the authors' in-place ``add_(eps)``, optax's ``eps_root``).
+    With ``amsgrad`` (the authors' ``adabelief-pytorch``), the root is taken
+    of :math:`\hat s_t = \max(\hat s_{t-1}, s_t)` (slot ``max_exp_avg_var``)
+    before the bias correction.
     The arithmetic follows optax. Slots: ``exp_avg`` (:math:`m`),
     ``exp_avg_var`` (:math:`s`).
     """
     slots = ('exp_avg', 'exp_avg_var')
 
-    def __init__(self, b1: float, b2: float, eps: float, eps_root: float):
-        self.b1, self.b2, self.eps, self.eps_root = b1, b2, eps, eps_root
+    lr_unit = (1, 0)
+    slot_units = {'exp_avg': (0, 1), 'exp_avg_var': (0, 2), 'max_exp_avg_var': (0, 2)}
+    eps_units = {'eps': (0, 1), 'eps_root': (0, 2)}
+
+    def __init__(self, b1: float, b2: float, eps: float, eps_root: float, amsgrad: bool = False):
+        self.b1, self.b2, self.eps, self.eps_root, self.amsgrad = b1, b2, eps, eps_root, amsgrad
+        self.slots = ('exp_avg', 'exp_avg_var') + (('max_exp_avg_var',) if amsgrad else ())
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
@@ -34,10 +42,13 @@ class AdaBeliefRule(Rule):
         m = (1 - b1) * grad + b1 * slots['exp_avg']
         err = grad - m
         s = (1 - b2) * (err * err) + b2 * slots['exp_avg_var'] + self.eps_root
+        new = {'exp_avg': m, 'exp_avg_var': s}
+        if self.amsgrad:
+            s = new['max_exp_avg_var'] = jnp.maximum(slots['max_exp_avg_var'], s)
         step = (count + 1).astype(jnp.float32)
         m_hat = m / bias_correction(b1, step).astype(dt)
         s_hat = s / bias_correction(b2, step).astype(dt)
-        return -lr.astype(dt) * (m_hat / (jnp.sqrt(s_hat) + self.eps)), {'exp_avg': m, 'exp_avg_var': s}
+        return -lr.astype(dt) * (m_hat / (jnp.sqrt(s_hat) + self.eps)), new
 
     def config(self):
-        return {'betas': (self.b1, self.b2), 'eps': self.eps, 'eps_root': self.eps_root}
+        return {'betas': (self.b1, self.b2), 'eps': self.eps, 'eps_root': self.eps_root, 'amsgrad': self.amsgrad}

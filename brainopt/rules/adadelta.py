@@ -1,7 +1,7 @@
 """Adadelta (Zeiler, 2012)."""
 import jax.numpy as jnp
 
-from .base import Rule, full_like
+from .base import AfterParam, Rule, after, full_like
 
 __all__ = ['AdadeltaRule']
 
@@ -17,8 +17,9 @@ class AdadeltaRule(Rule):
         \theta_t = \theta_{t-1} - \eta \Delta_t
 
     This is the formula of the paper, torch.optim, optax and Keras alike. The
-    ratio is taken under one square root, so the compiled step computes one
-    ``sqrt`` per element and keeps no full-size temporaries.
+    ratio is taken under one square root, and the slot update runs after the
+    parameter's (:class:`AfterParam`), so the compiled step streams each array
+    once or twice and keeps no full-size temporaries.
     """
     slots = ('square_avg', 'acc_delta')
 
@@ -35,9 +36,18 @@ class AdadeltaRule(Rule):
     def update_leaf(self, grad, param, slots, count, lr):
         rho, eps = self.rho, self.eps
         square_avg = rho * slots['square_avg'] + (1 - rho) * grad * grad
-        delta = jnp.sqrt((slots['acc_delta'] + eps) / (square_avg + eps)) * grad
-        acc_delta = rho * slots['acc_delta'] + (1 - rho) * delta * delta
-        return -lr.astype(delta.dtype) * delta, {'square_avg': square_avg, 'acc_delta': acc_delta}
+
+        def delta(acc):
+            return jnp.sqrt((acc + eps) / (square_avg + eps)) * grad
+
+        def acc_delta(new_param):
+            # the parameter's loop and this one each compute delta (one sqrt each) from the old acc_delta;
+            # this one runs second, so acc_delta is updated in place with no full-size temporary
+            d = delta(after(slots['acc_delta'], new_param))
+            return rho * slots['acc_delta'] + (1 - rho) * d * d
+
+        return -lr.astype(grad.dtype) * delta(slots['acc_delta']), \
+            {'square_avg': square_avg, 'acc_delta': AfterParam(acc_delta)}
 
     def config(self):
         return {'rho': self.rho, 'eps': self.eps}

@@ -37,6 +37,10 @@ class AdafactorRule(Rule):
     no bias correction), else :math:`\Delta_t`.
     """
 
+    lr_unit = (0, 0)        # relative step: RMS(theta) carries the unit
+    slot_units = {'row_var': (0, 2), 'col_var': (0, 2), 'variance': (0, 2), 'exp_avg': (1, 0)}
+    eps_units = {'eps1': (0, 2), 'eps2': (1, 0)}
+
     def __init__(self, eps1, eps2, clip_threshold, decay_rate, beta1, factored):
         self.eps1, self.eps2 = eps1, eps2
         self.clip_threshold, self.decay_rate, self.beta1, self.factored = clip_threshold, decay_rate, beta1, factored

@@ -51,22 +51,32 @@ class AdamRule(Rule):
     :math:`\beta_2 v`, and ``(-step_size * m) / denom``, with the bias
     corrections as accurate as torch's double-precision ones
     (:func:`bias_correction`).
+
+    ``keras=True`` computes Keras 3's Adam instead: :math:`\epsilon` on the
+    uncorrected root, :math:`\theta_t = \theta_{t-1} - \alpha_t m_t /
+    (\sqrt{v_t} + \epsilon)` with :math:`\alpha_t = \eta
+    \sqrt{1-\beta_2^t}/(1-\beta_1^t)` and the powers taken in float32, in
+    Keras's arithmetic order (``m += (g - m)(1-\beta_1)``), so that the
+    trajectory equals Keras's to round-off.
     """
 
     lr_unit = (1, 0)
     slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2), 'max_exp_avg_sq': (0, 2)}
 
-    def __init__(self, b1: float, b2: float, eps: float, amsgrad: bool = False):
+    def __init__(self, b1: float, b2: float, eps: float, amsgrad: bool = False, keras: bool = False):
         self.b1 = b1
         self.b2 = b2
         self.eps = eps
         self.amsgrad = amsgrad
+        self.keras = bool(keras)
         self.slots = ('exp_avg', 'exp_avg_sq') + (('max_exp_avg_sq',) if amsgrad else ())
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
     def update_leaf(self, grad, param, slots, count, lr):
+        if self.keras:
+            return self._keras_update(grad, slots, count, lr)
         b1, b2, dt = self.b1, self.b2, grad.dtype
         m = lerp(slots['exp_avg'], grad, 1 - b1)
         v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
@@ -78,5 +88,19 @@ class AdamRule(Rule):
         denom = jnp.sqrt(v) / jnp.sqrt(bias_correction(b2, step)).astype(dt) + self.eps
         return -step_size * m / denom, new
 
+    def _keras_update(self, grad, slots, count, lr):
+        # keras/src/optimizers/adam.py, operation by operation
+        b1, b2, dt = self.b1, self.b2, grad.dtype
+        t = (count + 1).astype(dt)
+        b1_power, b2_power = jnp.power(jnp.asarray(b1, dt), t), jnp.power(jnp.asarray(b2, dt), t)
+        alpha = lr.astype(dt) * jnp.sqrt(1 - b2_power) / (1 - b1_power)
+        m = slots['exp_avg'] + (grad - slots['exp_avg']) * (1 - b1)
+        v = slots['exp_avg_sq'] + (grad * grad - slots['exp_avg_sq']) * (1 - b2)
+        new = {'exp_avg': m, 'exp_avg_sq': v}
+        if self.amsgrad:
+            v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)
+        return -(m * alpha) / (jnp.sqrt(v) + self.eps), new
+
     def config(self):
-        return {'betas': (self.b1, self.b2), 'eps': self.eps, 'amsgrad': self.amsgrad}
+        return {'betas': (self.b1, self.b2), 'eps': self.eps, 'amsgrad': self.amsgrad,
+                **({'keras': True} if self.keras else {})}

@@ -25,19 +25,33 @@ class AdamaxRule(Rule):
         u_t = \max(\beta_2 u_{t-1},\ |g_t| + \epsilon), \qquad
         \theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t}\,\frac{m_t}{u_t}
 
-    :math:`\epsilon` sits inside the maximum (torch, optax); Keras adds it to
-    :math:`u_t` outside. Slots: ``exp_avg`` (:math:`m`), ``exp_inf``
-    (:math:`u`).
+    :math:`\epsilon` sits inside the maximum (torch, optax); with
+    ``keras=True`` it is added outside, as Keras 3 computes it:
+    :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|)`, :math:`\theta_t =
+    \theta_{t-1} - \eta m_t / ((1-\beta_1^t)(u_t + \epsilon))` with
+    :math:`\beta_1^t` taken in float32. Slots: ``exp_avg`` (:math:`m`),
+    ``exp_inf`` (:math:`u`).
     """
     slots = ('exp_avg', 'exp_inf')
 
-    def __init__(self, b1: float, b2: float, eps: float):
+    lr_unit = (1, 0)        # m / u is dimensionless: the step is in lr's unit
+    slot_units = {'exp_avg': (0, 1), 'exp_inf': (0, 1)}
+    eps_units = {'eps': (0, 1)}
+
+    def __init__(self, b1: float, b2: float, eps: float, keras: bool = False):
         self.b1, self.b2, self.eps = b1, b2, eps
+        self.keras = bool(keras)
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
     def update_leaf(self, grad, param, slots, count, lr):
+        if self.keras:          # keras/src/optimizers/adamax.py, operation by operation
+            dt = grad.dtype
+            m = slots['exp_avg'] + (grad - slots['exp_avg']) * (1 - self.b1)
+            u = jnp.maximum(slots['exp_inf'] * self.b2, jnp.abs(grad))
+            b1_power = jnp.power(jnp.asarray(self.b1, dt), (count + 1).astype(dt))
+            return -(lr.astype(dt) * m) / ((1 - b1_power) * (u + self.eps)), {'exp_avg': m, 'exp_inf': u}
         m = lerp(slots['exp_avg'], grad, 1 - self.b1)
         u = jnp.maximum(slots['exp_inf'] * self.b2, jnp.abs(grad) + self.eps)
         step = (count + 1).astype(jnp.float32)
@@ -45,7 +59,7 @@ class AdamaxRule(Rule):
         return -clr * m / u, {'exp_avg': m, 'exp_inf': u}
 
     def config(self):
-        return {'betas': (self.b1, self.b2), 'eps': self.eps}
+        return {'betas': (self.b1, self.b2), 'eps': self.eps, **({'keras': True} if self.keras else {})}
 
 
 # -- NAdam's momentum schedule ------------------------------------------------------------------
@@ -118,6 +132,10 @@ class NadamRule(Rule):
     """
     slots = ('exp_avg', 'exp_avg_sq')
 
+    lr_unit = (1, 0)
+    slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2)}
+    eps_units = {'eps': (0, 1)}
+
     def __init__(self, b1: float, b2: float, eps: float, momentum_decay: float):
         self.b1, self.b2, self.eps, self.momentum_decay = b1, b2, eps, momentum_decay
         self.schedule = _MomentumSchedule(b1, momentum_decay)
@@ -184,8 +202,17 @@ class RAdamRule(Rule):
     :math:`\rho_t = 1 + \frac{2}{L}\,(h(tL) - h(L))` with
     :math:`L = -\log\beta_2` and :math:`h(s) = 1 - s/(e^s-1)`, which is exact
     algebra and loses nothing. Slots: ``exp_avg``, ``exp_avg_sq``.
+
+    Units: the rectified step ``lr * m / sqrt(v)`` needs ``lr`` in the
+    parameter's unit, the first, unrectified steps (:math:`\rho_t \le 5`)
+    ``lr * m`` (torch's) need it in the parameter's unit squared: no one
+    dimension fits both, so a Quantity ``lr`` is refused (``lr_unit`` None).
     """
     slots = ('exp_avg', 'exp_avg_sq')
+
+    lr_unit = None
+    slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2)}
+    eps_units = {'eps': (0, 1)}
 
     def __init__(self, b1: float, b2: float, eps: float):
         self.b1, self.b2, self.eps = b1, b2, eps

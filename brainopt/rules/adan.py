@@ -2,12 +2,13 @@
 import jax.numpy as jnp
 
 from .adam import bias_correction
-from .base import Rule, full_like
+from .base import full_like
+from .lamb import DecayInRule
 
 __all__ = ['AdanRule']
 
 
-class AdanRule(Rule):
+class AdanRule(DecayInRule):
     r"""The Adan update (Algorithm 1 of the paper), as ``optax.adan`` with ``eps_root=0``.
 
     With :math:`\beta_i` the decay rates (the complements of the paper's
@@ -22,19 +23,26 @@ class AdanRule(Rule):
         \frac{m_t/(1-\beta_1^t) + (1-\beta_2)\, d_t/(1-\beta_2^t)}{\sqrt{n_t/(1-\beta_3^t)} + \epsilon}
 
     :math:`\Delta_1 = 0` on the optimizer's first update (optax); a parameter
-    registered later starts from ``prev_grad = 0``. Slots: ``exp_avg``
+    registered later starts from ``prev_grad = 0``. With ``proximal`` the rule applies the weight decay
+    itself, in the paper's proximal form (the authors' and brainpy's
+    ``no_prox=False``): :math:`\theta_t = (\theta_{t-1} - \eta u_t)/(1 + \eta\lambda)`.
+    Slots: ``exp_avg``
     (:math:`m`), ``exp_avg_diff`` (:math:`d`), ``exp_avg_sq`` (:math:`n`),
     ``prev_grad`` (:math:`g_{t-1}`).
     """
     slots = ('exp_avg', 'exp_avg_diff', 'exp_avg_sq', 'prev_grad')
 
-    def __init__(self, b1: float, b2: float, b3: float, eps: float):
-        self.b1, self.b2, self.b3, self.eps = b1, b2, b3, eps
+    lr_unit = (1, 0)
+    slot_units = {'exp_avg': (0, 1), 'exp_avg_diff': (0, 1), 'exp_avg_sq': (0, 2), 'prev_grad': (0, 1)}
+    eps_units = {'eps': (0, 1)}
+
+    def __init__(self, b1: float, b2: float, b3: float, eps: float, proximal: bool = False):
+        self.b1, self.b2, self.b3, self.eps, self.proximal = b1, b2, b3, eps, proximal
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
         b1, b2, b3, dt = self.b1, self.b2, self.b3, grad.dtype
         diff = jnp.where(count == 0, jnp.zeros((), dt), grad - slots['prev_grad'])
         m = (1 - b1) * grad + b1 * slots['exp_avg']
@@ -46,7 +54,12 @@ class AdanRule(Rule):
         d_hat = d / bias_correction(b2, step).astype(dt)
         n_hat = n / bias_correction(b3, step).astype(dt)
         u = (m_hat + (1 - b2) * d_hat) / (jnp.sqrt(n_hat) + self.eps)
-        return -lr.astype(dt) * u, {'exp_avg': m, 'exp_avg_diff': d, 'exp_avg_sq': n, 'prev_grad': grad}
+        new = {'exp_avg': m, 'exp_avg_diff': d, 'exp_avg_sq': n, 'prev_grad': grad}
+        lr = lr.astype(dt)
+        if self.proximal and weight_decay:
+            # (p - lr u) / (1 + lr wd) - p, without subtracting two nearly equal numbers
+            return -(lr * u + (lr * weight_decay) * param) / (1 + lr * weight_decay), new
+        return -lr * u, new
 
     def config(self):
-        return {'betas': (self.b1, self.b2, self.b3), 'eps': self.eps}
+        return {'betas': (self.b1, self.b2, self.b3), 'eps': self.eps, **({'no_prox': False} if self.proximal else {})}

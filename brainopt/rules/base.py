@@ -9,7 +9,7 @@ from typing import Dict, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ['Rule']
+__all__ = ['Rule', 'AfterParam']
 
 
 class Rule:
@@ -91,3 +91,29 @@ class Rule:
 def full_like(param, value):
     """A fresh buffer (never an alias of ``param``) filled with ``value``."""
     return jnp.full(jnp.shape(param), value, dtype=jnp.result_type(param))
+
+
+class AfterParam:
+    """A slot value computed from the parameter's new value: ``fn(new_param)``.
+
+    A rule returns one in place of a slot array when the slot's update must
+    read the *old* value of a slot that the parameter's update also reads.
+    XLA on CPU writes each output in its own loop, and a slot donated in place
+    would be overwritten before the parameter's loop reads it, so XLA copies it
+    (or materialises the shared term as a full-size temporary). Handing the
+    slot update the new parameter (:func:`after`) makes it run second and
+    read the old slot in place: no copy, no temporary.
+    """
+
+    __slots__ = ('fn',)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
+def after(x, token):
+    """``x``, computed once ``token`` (an array of x's shape) exists: a data dependency that never
+    changes a value (it selects on the sign bit of ``token`` being above 1, never true)."""
+    bits = jax.lax.bitcast_convert_type(token, jnp.uint32 if token.dtype.itemsize == 4 else
+                                        {2: jnp.uint16, 8: jnp.uint64, 1: jnp.uint8}[token.dtype.itemsize])
+    return jnp.where((bits >> (8 * token.dtype.itemsize - 1)) > 1, token.astype(x.dtype), x)

@@ -24,6 +24,8 @@ class FromageRule(Rule):
 
     slots = ()
 
+    lr_unit = (0, 0)        # a relative step: ||theta|| / ||g|| carries the unit
+
     def __init__(self, min_norm: float):
         self.min_norm = min_norm
 

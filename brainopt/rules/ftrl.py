@@ -31,12 +31,17 @@ class FtrlRule(Rule):
     (:math:`z`).
     """
     slots = ('accumulator', 'linear')
+    slot_units = {'accumulator': (0, 2), 'linear': (0, 1)}
 
     def __init__(self, learning_rate_power: float, initial_accumulator_value: float, l1: float, l2: float,
                  l2_shrinkage: float, beta: float):
         self.learning_rate_power = learning_rate_power
         self.initial_accumulator_value = initial_accumulator_value
         self.l1, self.l2, self.l2_shrinkage, self.beta = l1, l2, l2_shrinkage, beta
+        # n^-p / lr must be in G/P (so that sigma * theta is a gradient): lr ~ P G^(-2p-1); at the default
+        # p = -1/2 the lr is in P. A p whose double is not an integer leaves the dimension undeclared.
+        twice = -2 * learning_rate_power
+        self.lr_unit = (1, int(twice) - 1) if float(twice).is_integer() else None
 
     def init_leaf(self, param):
         return {'accumulator': full_like(param, self.initial_accumulator_value), 'linear': full_like(param, 0.)}

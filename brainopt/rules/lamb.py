@@ -66,6 +66,10 @@ class LambRule(DecayInRule):
 
     slots = ('exp_avg', 'exp_avg_sq')
 
+    lr_unit = (0, 0)        # the trust ratio ||theta|| / ||r|| carries the parameter's unit
+    slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2)}
+    eps_units = {'eps': (0, 1)}
+
     def __init__(self, b1: float, b2: float, eps: float, weight_decay: float = 0.0):
         self.b1, self.b2, self.eps, self.weight_decay = b1, b2, eps, weight_decay
 

@@ -20,11 +20,17 @@ class LarsRule(Rule):
     (the engine adds it before the rule, as optax and braintools add it
     before the trust ratio). The learning rate multiplies the buffer
     (braintools; optax multiplies before the trace: equal for a constant
-    rate). Without momentum the rule keeps no slot.
+    rate). Without momentum the rule keeps no slot. With ``nesterov`` the
+    step is :math:`\eta\,(u_t + \mu b_t)` (``optax.lars(nesterov=True)``,
+    its ``trace``), :math:`u_t` the trust-scaled gradient.
     """
 
-    def __init__(self, momentum: float, trust_coefficient: float, eps: float):
-        self.momentum, self.trust_coefficient, self.eps = momentum, trust_coefficient, eps
+    lr_unit = (0, 0)        # the trust ratio ||theta|| / ||g|| turns g into the parameter's unit
+    slot_units = {'momentum_buffer': (1, 0)}
+    eps_units = {'eps': (0, 1)}
+
+    def __init__(self, momentum: float, trust_coefficient: float, eps: float, nesterov: bool = False):
+        self.momentum, self.trust_coefficient, self.eps, self.nesterov = momentum, trust_coefficient, eps, nesterov
         self.slots = ('momentum_buffer',) if momentum > 0 else ()
 
     def init_leaf(self, param):
@@ -39,7 +45,9 @@ class LarsRule(Rule):
         if not self.slots:
             return -lr.astype(dt) * u, {}
         buf = u + self.momentum * slots['momentum_buffer']
-        return -lr.astype(dt) * buf, {'momentum_buffer': buf}
+        direction = u + self.momentum * buf if self.nesterov else buf
+        return -lr.astype(dt) * direction, {'momentum_buffer': buf}
 
     def config(self):
-        return {'momentum': self.momentum, 'trust_coefficient': self.trust_coefficient, 'eps': self.eps}
+        return {'momentum': self.momentum, 'trust_coefficient': self.trust_coefficient, 'eps': self.eps,
+                **({'nesterov': True} if self.nesterov else {})}

@@ -57,6 +57,7 @@ class LBFGSRule(Rule):
     """
 
     slots = ('param_diffs', 'grad_diffs', 'prev_grad', 'prev_step')
+    slot_units = {'param_diffs': (1, 0), 'grad_diffs': (0, 1), 'prev_grad': (0, 1), 'prev_step': (1, 0)}
 
     def __init__(self, memory_size: int, scale_init_precond: bool = True, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9):
@@ -64,6 +65,9 @@ class LBFGSRule(Rule):
         self.scale_init_precond = scale_init_precond
         self.tolerance_grad = tolerance_grad
         self.tolerance_change = tolerance_change
+        # with H0 = (y.s / y.y) I the direction -H g is in the parameter's unit, so the step length lr is a pure
+        # number; with H0 = I the two-loop recursion adds gradients to steps, and no dimension fits
+        self.lr_unit = (0, 0) if scale_init_precond else None
 
     def init(self, params):
         m = self.memory_size

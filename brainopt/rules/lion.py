@@ -20,6 +20,9 @@ class LionRule(Rule):
     """
     slots = ('exp_avg',)
 
+    lr_unit = (1, 0)        # sign(c) is a pure number: the step is lr itself
+    slot_units = {'exp_avg': (0, 1)}
+
     def __init__(self, b1: float, b2: float):
         self.b1, self.b2 = b1, b2
 

@@ -2,6 +2,7 @@
 import jax.numpy as jnp
 
 from ..transforms import weight_decay as decay
+from ..units import eps_exponents
 from .base import Rule
 
 __all__ = ['LookaheadRule']
@@ -26,10 +27,16 @@ class LookaheadRule(Rule):
     decay (``decoupled_weight_decay``, ``weight_decay_exclude``) and applies
     the same shrink to find them. Its delta on a synchronising update is
     ``phi_new - shrunk_p``, so that the engine lands on the new slow weights.
+
+    With ``reset_state`` (``optax.lookahead(reset_state=True)``) the inner
+    rule's slots go back to their initial values on every synchronising
+    update, and the inner rule counts its updates from the last
+    synchronisation (``count % sync_period``), as optax re-initialises the
+    fast optimizer's state, its step count included.
     """
 
     def __init__(self, inner: Rule, sync_period: int, alpha: float, *,
-                 decoupled_weight_decay: float = 0.0, weight_decay_exclude=None):
+                 decoupled_weight_decay: float = 0.0, weight_decay_exclude=None, reset_state: bool = False):
         if isinstance(inner, LookaheadRule):
             raise TypeError('LookaheadRule: the inner rule is already a LookaheadRule; one set of slow weights '
                             'is enough')
@@ -38,9 +45,13 @@ class LookaheadRule(Rule):
         self.inner = inner
         self.sync_period = sync_period
         self.alpha = alpha
+        self.reset_state = reset_state
         self.decoupled_weight_decay = decoupled_weight_decay
         self.weight_decay_exclude = weight_decay_exclude
         self.slots = tuple(inner.slots) + ('slow',)
+        self.lr_unit = getattr(inner, 'lr_unit', None)
+        self.slot_units = {**getattr(inner, 'slot_units', {}), 'slow': (1, 0)}
+        self.eps_units = eps_exponents(inner)
 
     def init(self, params):
         out = dict(self.inner.init(params))
@@ -56,10 +67,15 @@ class LookaheadRule(Rule):
 
     def update(self, grads, params, state, count, lr):
         inner_state = {s: state[s] for s in self.inner.slots}
-        deltas, new_state = self.inner.update(grads, params, inner_state, count, lr)
+        inner_count = count % self.sync_period if self.reset_state else count
+        deltas, new_state = self.inner.update(grads, params, inner_state, inner_count, lr)
         new_state = dict(new_state)
         base = self._fast_base(params, lr)
         sync = (count + 1) % self.sync_period == 0
+        if self.reset_state:
+            fresh = self.inner.init(params)
+            new_state = {s: {k: jnp.where(sync, fresh[s][k], v) for k, v in by_leaf.items()}
+                         for s, by_leaf in new_state.items()}
         out, slow = {}, {}
         for k, p in base.items():
             fast = p + deltas[k].astype(p.dtype)
@@ -71,4 +87,5 @@ class LookaheadRule(Rule):
         return out, new_state
 
     def config(self):
-        return {'sync_period': self.sync_period, 'alpha': self.alpha, 'base': self.inner}
+        return {'sync_period': self.sync_period, 'alpha': self.alpha, 'base': self.inner,
+                **({'reset_state': True} if self.reset_state else {})}

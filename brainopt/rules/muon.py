@@ -1,5 +1,6 @@
 """Muon (Jordan et al., 2024): momentum orthogonalised by a Newton-Schulz iteration."""
 import math
+import re
 
 import jax.numpy as jnp
 
@@ -47,13 +48,20 @@ class MuonRule(Rule):
     takes :class:`brainopt.rules.AdamRule`'s step with ``adam_betas``,
     ``adam_eps`` and learning rate :math:`\eta \cdot` ``adam_lr_ratio``; its
     first moment lives in ``momentum_buffer`` and its second in
-    ``exp_avg_sq``, which 2-D parameters leave as a zero-size array.
+    ``exp_avg_sq``, which 2-D parameters leave as a zero-size array. A 2-D
+    parameter whose dotted path matches one of ``exclude_layers`` (regular
+    expressions, searched) or, with ``exclude_embeddings``, contains
+    ``'embedding'`` (any case) takes the Adam step too, as Keras decides.
     """
 
     slots = ('momentum_buffer', 'exp_avg_sq')
 
+    lr_unit = (1, 0)        # NS(d) and Adam's m / sqrt(v) are dimensionless
+    slot_units = {'momentum_buffer': (0, 1), 'exp_avg_sq': (0, 2)}
+
     def __init__(self, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn,
-                 adam_betas, adam_eps, adam_lr_ratio):
+                 adam_betas, adam_eps, adam_lr_ratio, exclude_layers=(), exclude_embeddings=False):
+        self.exclude_layers, self.exclude_embeddings = tuple(exclude_layers), exclude_embeddings
         self.momentum, self.nesterov = momentum, nesterov
         self.ns_coefficients, self.eps, self.ns_steps, self.adjust_lr_fn = ns_coefficients, eps, ns_steps, adjust_lr_fn
         self.adam = AdamRule(adam_betas[0], adam_betas[1], adam_eps)
@@ -63,13 +71,33 @@ class MuonRule(Rule):
     def uses_muon(param):
         return jnp.ndim(param) == 2
 
-    def init_leaf(self, param):
-        second = jnp.zeros((0,), jnp.result_type(param)) if self.uses_muon(param) else full_like(param, 0.)
+    def excluded(self, name):
+        """Whether the parameter at dotted path ``name`` takes the Adam step whatever its shape (Keras's rule)."""
+        if self.exclude_embeddings and 'embedding' in name.lower():
+            return True
+        return any(re.search(p, name) for p in self.exclude_layers)
+
+    def init(self, params):
+        per_leaf = {n: self.init_leaf(p, self.uses_muon(p) and not self.excluded(n)) for n, p in params.items()}
+        return {s: {n: per_leaf[n][s] for n in params} for s in self.slots}
+
+    def update(self, grads, params, state, count, lr):
+        deltas, new_state = {}, {s: {} for s in self.slots}
+        for n, g in grads.items():
+            muon = self.uses_muon(params[n]) and not self.excluded(n)
+            deltas[n], leaf = self.update_leaf(g, params[n], {s: state[s][n] for s in self.slots}, count, lr, muon)
+            for s in self.slots:
+                new_state[s][n] = leaf[s]
+        return deltas, new_state
+
+    def init_leaf(self, param, muon=None):
+        muon = self.uses_muon(param) if muon is None else muon
+        second = jnp.zeros((0,), jnp.result_type(param)) if muon else full_like(param, 0.)
         return {'momentum_buffer': full_like(param, 0.), 'exp_avg_sq': second}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, muon=None):
         dt = grad.dtype
-        if not self.uses_muon(param):
+        if not (self.uses_muon(param) if muon is None else muon):
             delta, new = self.adam.update_leaf(
                 grad, param, {'exp_avg': slots['momentum_buffer'], 'exp_avg_sq': slots['exp_avg_sq']},
                 count, lr * self.adam_lr_ratio)
@@ -84,4 +112,6 @@ class MuonRule(Rule):
         return {'momentum': self.momentum, 'nesterov': self.nesterov, 'ns_coefficients': self.ns_coefficients,
                 'eps': self.eps, 'ns_steps': self.ns_steps, 'adjust_lr_fn': self.adjust_lr_fn,
                 'adam_betas': (self.adam.b1, self.adam.b2), 'adam_eps': self.adam.eps,
-                'adam_lr_ratio': self.adam_lr_ratio}
+                'adam_lr_ratio': self.adam_lr_ratio,
+                **({'exclude_layers': self.exclude_layers} if self.exclude_layers else {}),
+                **({} if self.exclude_embeddings else {'exclude_embeddings': False})}

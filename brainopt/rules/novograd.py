@@ -24,6 +24,10 @@ class NovogradRule(DecayInRule):
 
     slots = ('exp_avg', 'exp_avg_sq')
 
+    lr_unit = (1, 0)        # g / sqrt(v) is dimensionless
+    slot_units = {'exp_avg': (0, 0), 'exp_avg_sq': (0, 2)}
+    eps_units = {'eps': (0, 1)}
+
     def __init__(self, b1: float, b2: float, eps: float, weight_decay: float = 0.0):
         self.b1, self.b2, self.eps, self.weight_decay = b1, b2, eps, weight_decay
 

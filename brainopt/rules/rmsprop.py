@@ -23,13 +23,18 @@ class RMSpropRule(Rule):
     braintools.optim) takes :math:`\sqrt{v_t [- \bar g_t^2] + \epsilon}`.
     Slots: ``square_avg``; ``momentum_buffer`` only when ``momentum > 0``;
     ``grad_avg`` only when ``centered``.
+
+    ``lr_in_buffer=True`` keeps the learning rate inside the momentum buffer,
+    as Keras does: :math:`b_t = \mu b_{t-1} + \eta_t g_t / r_t`,
+    :math:`\theta_t = \theta_{t-1} - b_t` (the same for a constant
+    :math:`\eta`; the buffer is then in the parameter's unit).
     """
 
     lr_unit = (1, 0)
     slot_units = {'square_avg': (0, 2), 'grad_avg': (0, 1), 'momentum_buffer': (0, 0)}
 
     def __init__(self, alpha: float, eps: float, momentum: float = 0.0, centered: bool = False,
-                 eps_placement: str = 'outside'):
+                 eps_placement: str = 'outside', lr_in_buffer: bool = False):
         if eps_placement not in ('outside', 'inside'):
             raise ValueError(f"RMSprop: eps_placement must be 'outside' or 'inside', got {eps_placement!r}")
         self.alpha = alpha
@@ -37,6 +42,10 @@ class RMSpropRule(Rule):
         self.momentum = momentum
         self.centered = centered
         self.eps_placement = eps_placement
+        self.lr_in_buffer = bool(lr_in_buffer)
+        if self.lr_in_buffer:
+            self.slot_units = dict(self.slot_units, momentum_buffer=(1, 0))
+        self.eps_units = {'eps': (0, 1) if eps_placement == 'outside' else (0, 2)}
         self.slots = (('square_avg',) + (('momentum_buffer',) if momentum > 0 else ())
                       + (('grad_avg',) if centered else ()))
 
@@ -57,6 +66,12 @@ class RMSpropRule(Rule):
             avg = jnp.sqrt(var) + eps
         else:
             avg = jnp.sqrt(var + eps)
+        if self.lr_in_buffer:   # Keras: increment = lr g / root; b = mu b + increment; p -= b
+            increment = lr * grad / avg
+            if self.momentum > 0:
+                buf = new['momentum_buffer'] = self.momentum * slots['momentum_buffer'] + increment
+                return -buf, new
+            return -increment, new
         if self.momentum > 0:
             buf = new['momentum_buffer'] = slots['momentum_buffer'] * self.momentum + grad / avg
             return -lr * buf, new
@@ -64,4 +79,4 @@ class RMSpropRule(Rule):
 
     def config(self):
         return {'alpha': self.alpha, 'eps': self.eps, 'momentum': self.momentum, 'centered': self.centered,
-                'eps_placement': self.eps_placement}
+                'eps_placement': self.eps_placement, **({'lr_in_buffer': True} if self.lr_in_buffer else {})}

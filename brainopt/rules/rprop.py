@@ -29,6 +29,9 @@ class RpropRule(Rule):
     """
     slots = ('prev', 'step_size')
 
+    lr_unit = (1, 0)        # the initial step size: in the parameter's unit (as step_sizes)
+    slot_units = {'prev': (0, 1), 'step_size': (1, 0)}
+
     def __init__(self, eta_minus: float, eta_plus: float, step_size_min: float, step_size_max: float):
         self.eta_minus, self.eta_plus = eta_minus, eta_plus
         self.step_size_min, self.step_size_max = step_size_min, step_size_max

@@ -34,6 +34,12 @@ class ScheduleFreeRule(DecayInRule):
         self.base, self.beta, self.b2, self.eps = base, beta, b2, eps
         self.warmup_steps, self.weight_lr_power, self.weight_decay = warmup_steps, weight_lr_power, weight_decay
         self.slots = ('z',) + (('exp_avg_sq',) if base == 'adamw' else ()) + ('weight_sum', 'lr_max')
+        # SGD: z - lr g, lr in P^2; AdamW: z - lr g / sqrt(v), lr in P. lr_max is in lr's unit, weight_sum in
+        # lr ** weight_lr_power (declared when that power is an integer)
+        a, b = self.lr_unit = (1, -1) if base == 'sgd' else (1, 0)
+        self.slot_units = {'z': (1, 0), 'exp_avg_sq': (0, 2), 'lr_max': (a, b)}
+        if float(weight_lr_power).is_integer():
+            self.slot_units['weight_sum'] = (a * int(weight_lr_power), b * int(weight_lr_power))
 
     def init_leaf(self, param):
         dt = jnp.result_type(param)

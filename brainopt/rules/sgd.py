@@ -24,16 +24,27 @@ class SGDRule(Rule):
     torch's first step exactly when ``dampening == 0``. With dampening, torch
     skips the damping on a parameter's first step; here the first step is the
     optimizer's first applied update (``count == 0``).
+
+    ``lr_in_buffer=True`` keeps the learning rate inside the buffer, as Keras
+    and brainpy do: :math:`b_t = \mu b_{t-1} + \eta_t g_t`, :math:`\theta_t =
+    \theta_{t-1} - b_t` (Nesterov: :math:`- (\mu b_t + \eta_t g_t)`). The
+    two forms agree for a constant :math:`\eta`; under a schedule the buffer
+    keeps the rates of the steps that filled it. The buffer is then in the
+    parameter's unit (Keras stores :math:`-b_t`).
     """
 
     lr_unit = (1, -1)
     slot_units = {'momentum_buffer': (0, 1)}
 
-    def __init__(self, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False):
+    def __init__(self, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
+                 lr_in_buffer: bool = False):
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = nesterov
+        self.lr_in_buffer = bool(lr_in_buffer)
         self.slots = ('momentum_buffer',) if momentum > 0 else ()
+        if self.lr_in_buffer:
+            self.slot_units = {'momentum_buffer': (1, 0)}
 
     def init_leaf(self, param):
         return {'momentum_buffer': full_like(param, 0.)} if self.slots else {}
@@ -44,6 +55,10 @@ class SGDRule(Rule):
             return -lr * grad, {}
         mu, damp = self.momentum, self.dampening
         buf = slots['momentum_buffer']
+        if self.lr_in_buffer:   # Keras: m = m*mu - g*lr; p += m (Nesterov: p += m*mu - g*lr); here b = -m
+            step = grad * lr if damp == 0 else jnp.where(count == 0, grad * lr, grad * lr * (1 - damp))
+            buf = buf * mu + step
+            return -(buf * mu + grad * lr) if self.nesterov else -buf, {'momentum_buffer': buf}
         # torch: buf.mul_(momentum).add_(grad, alpha=1 - dampening)
         if damp == 0:
             buf = buf * mu + grad
@@ -53,4 +68,5 @@ class SGDRule(Rule):
         return -lr * direction, {'momentum_buffer': buf}
 
     def config(self):
-        return {'momentum': self.momentum, 'dampening': self.dampening, 'nesterov': self.nesterov}
+        return {'momentum': self.momentum, 'dampening': self.dampening, 'nesterov': self.nesterov,
+                **({'lr_in_buffer': True} if self.lr_in_buffer else {})}

@@ -27,6 +27,10 @@ class SM3Rule(Rule):
     ``momentum_buffer`` (:math:`b`) only when :math:`\beta > 0`.
     """
 
+    lr_unit = (1, 0)        # g / sqrt(nu) is dimensionless
+    slot_units = {'accumulator': (0, 2), 'momentum_buffer': (0, 0)}
+    eps_units = {'eps': (0, 2)}
+
     def __init__(self, momentum: float, eps: float):
         self.momentum, self.eps = momentum, eps
         self.slots = ('accumulator',) + (('momentum_buffer',) if momentum > 0 else ())

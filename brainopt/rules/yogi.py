@@ -23,6 +23,10 @@ class YogiRule(Rule):
     """
     slots = ('exp_avg', 'exp_avg_sq')
 
+    lr_unit = (1, 0)
+    slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2)}
+    eps_units = {'eps': (0, 1)}
+
     def __init__(self, b1: float, b2: float, eps: float, initial_accumulator_value: float):
         self.b1, self.b2, self.eps = b1, b2, eps
         self.initial_accumulator_value = initial_accumulator_value

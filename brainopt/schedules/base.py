@@ -14,6 +14,7 @@ Every schedule is a pure ``jax.numpy`` function ``f(k)`` of a counter ``k``
 Calling ``step()`` on a per-update schedule is an error, so the two are never
 silently confused.
 """
+import functools
 import inspect
 import weakref
 
@@ -39,6 +40,38 @@ class _Attachment:
         self.ref = weakref.ref(optimizer)
 
 
+def _accept_quantity_lrs(init):
+    """Wrap a schedule's ``__init__`` so that its learning rates may be Quantities of one dimension.
+
+    Each Quantity argument becomes its number in SI units (``0.1 * u.mV ** 2`` -> ``1e-7``) before the
+    schedule checks it, and ``self.unit`` records the unit; the optimizer then treats the schedule as a
+    physical learning rate (the rule runs in SI units). Plain numbers among them (``eta_min=0.0``) are taken
+    in SI units too. Only the outermost ``__init__`` of a subclass chain converts.
+    """
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        if getattr(self, '_converting_units', False):
+            return init(self, *args, **kwargs)
+        from .. import units
+        bound = inspect.signature(init).bind(self, *args, **kwargs)
+        unit = None
+        for name, value in list(bound.arguments.items()):
+            if units.is_quantity(value):
+                if unit is not None and not value.unit.has_same_dim(unit):
+                    raise ValueError(f'{type(self).__name__}: {name}={value} and the other learning rates (in '
+                                     f'{unit}) must share one dimension')
+                unit = value.unit if unit is None else unit
+                bound.arguments[name] = float(value.to_decimal(units.si_unit(value.unit)))
+        self._converting_units = True
+        try:
+            init(*bound.args, **bound.kwargs)
+        finally:
+            self._converting_units = False
+        if unit is not None:
+            self.unit = unit
+    return wrapper
+
+
 class LRScheduler(brainstate.graph.Node):
     """Base class of learning-rate schedules.
 
@@ -57,6 +90,15 @@ class LRScheduler(brainstate.graph.Node):
     ``ReduceLROnPlateau``) keeps the learning rate in a State and overrides
     :meth:`lr_at` and :meth:`step`.
     """
+
+    #: the unit of a schedule built from Quantity learning rates (``StepLR(base_lr=0.1 * u.mV ** 2)``): its
+    #: arguments were converted to SI numbers, which ``__call__`` returns; None for a plain schedule
+    unit = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if '__init__' in cls.__dict__:
+            cls.__init__ = _accept_quantity_lrs(cls.__dict__['__init__'])
 
     #: ``stepping`` values this class accepts (recursive schedules: ``('epoch',)``)
     steppings = STEPPINGS
@@ -247,7 +289,8 @@ class LRScheduler(brainstate.graph.Node):
 
     def __repr__(self):
         items = [(k, v) for k, v in self.get_config().items() if not (k == 'last_epoch' and v == 0)]
-        return f'{type(self).__name__}({", ".join(f"{k}={v!r}" for k, v in items)})'
+        physical = '' if self.unit is None else f'; in SI units of {self.unit}'
+        return f'{type(self).__name__}({", ".join(f"{k}={v!r}" for k, v in items)}{physical})'
 
 
 _STEPPING_DOC = """last_epoch : int, default 0

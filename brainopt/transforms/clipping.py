@@ -4,7 +4,7 @@ All functions take and return dicts ``{leaf_name: array}``.
 """
 import jax.numpy as jnp
 
-__all__ = ['clip_by_value', 'clip_by_param_norm', 'clip_by_global_norm', 'global_norm']
+__all__ = ['clip_by_value', 'clip_by_param_norm', 'clip_by_global_norm', 'global_norm', 'all_finite']
 
 
 def clip_by_value(grads, max_value):
@@ -37,6 +37,12 @@ def global_norm(grads, finite_only=False):
             g = jnp.where(jnp.isfinite(g), g, 0.)
         total = total + jnp.sum(g * g)
     return jnp.sqrt(total)
+
+
+def all_finite(grads):
+    """True when every element of every gradient is finite (a bool scalar)."""
+    flags = [jnp.all(jnp.isfinite(g)) for g in grads.values()]
+    return jnp.stack(flags).all() if flags else jnp.asarray(True)
 
 
 def clip_by_global_norm(grads, max_norm):

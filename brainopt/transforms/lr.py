@@ -38,6 +38,7 @@ class LRSource:
             self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
         elif hasattr(lr, 'lr_at') and hasattr(lr, 'state_values'):
             self.scheduler = lr
+            self.unit = getattr(lr, 'unit', None)    # a schedule of Quantity lrs: its values are SI numbers
             self._fn = lambda step, values: jnp.asarray(lr.lr_at(step, values), jnp.float32)
         elif callable(lr):
             self._fn = lambda step, values: jnp.asarray(lr(step), jnp.float32)

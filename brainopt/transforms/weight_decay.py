@@ -6,10 +6,18 @@ Which parameters decay is decided once, at registration, by
 import re
 from typing import Callable, Iterable, Optional, Union
 
-__all__ = ['decay_mask', 'add_coupled', 'apply_decoupled', 'MODES']
+import jax.numpy as jnp
 
-#: accepted values of ``weight_decay_mode``
-MODES = ('coupled', 'decoupled')
+__all__ = ['decay_mask', 'add_coupled', 'apply_decoupled', 'proximal', 'MODES', 'DECOUPLED']
+
+#: accepted values of ``weight_decay_mode``: ``'coupled'`` (torch.optim, braintools), ``'decoupled'`` (AdamW; the
+#: rule sees the weights before the shrink), ``'decoupled_first'`` (Keras: shrink, then the rule runs on the shrunk
+#: weights), ``'decoupled_unscaled'`` (brainpy 2.x: ``p - p * wd``, not scaled by the lr), ``'proximal'`` (Adan's
+#: ``(p + step) / (1 + wd * lr)``)
+MODES = ('coupled', 'decoupled', 'decoupled_first', 'decoupled_unscaled', 'proximal')
+
+#: the modes that shrink the weights beside the rule
+DECOUPLED = ('decoupled', 'decoupled_first', 'decoupled_unscaled')
 
 Exclude = Optional[Union[str, Iterable[str], Callable[[str], bool]]]
 
@@ -41,5 +49,21 @@ def add_coupled(grads, params, weight_decay, mask):
 
 
 def apply_decoupled(params, weight_decay, lr, mask):
-    """Shrink the weights: ``p - p * weight_decay * lr`` (Keras and AdamW meaning)."""
-    return {k: p - p * (weight_decay * lr).astype(p.dtype) if k in mask else p for k, p in params.items()}
+    """Shrink the weights: ``p - p * weight_decay * lr`` (Keras and AdamW meaning).
+
+    ``lr=None``: ``p - p * weight_decay``, not scaled by the learning rate (brainpy 2.x).
+    """
+    factor = weight_decay if lr is None else weight_decay * lr
+    return {k: p - p * jnp.asarray(factor).astype(p.dtype) if k in mask else p for k, p in params.items()}
+
+
+def proximal(params, deltas, weight_decay, lr, mask):
+    """The proximal decay of Adan (Algorithm 1, brainpy's default): the step becomes
+    ``(p + delta) / (1 + weight_decay * lr) - p``."""
+    out = {}
+    for k, d in deltas.items():
+        if k in mask:
+            p = params[k]
+            d = (p + d) / (1 + jnp.asarray(weight_decay * lr).astype(p.dtype)) - p
+        out[k] = d
+    return out

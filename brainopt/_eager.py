@@ -1,0 +1,141 @@
+"""What makes an eager ``Optimizer.update`` cheap: donated buffers and deferred reductions.
+
+Called outside any ``jit``, an update runs one cached compiled step. Two
+things keep it at the cost of its memory traffic:
+
+* **Donation.** The step donates the optimizer's own buffers and the
+  parameter arrays that the optimizer itself wrote on its previous eager
+  call and that nothing else references (:class:`Ownership`): XLA then
+  updates them in place instead of allocating fresh arrays (at 10M floats a
+  fresh 40 MB output costs more than the update). Any other array (the one a
+  model was built with, one a user assigned or still holds in a variable,
+  one shared with another State, a checkpoint just loaded) is copied once
+  instead, so no array that user code can reach is ever invalidated.
+* **Deferred reductions.** The global gradient norm and the all-finite
+  flag of :class:`brainopt.UpdateInfo` are extra passes over every
+  gradient. Eagerly they are computed only if read (:class:`Deferred`),
+  from the gradients the call received; inside a user's ``jit`` an unused
+  output is dead code that XLA removes anyway.
+"""
+import operator
+import sys
+
+import jax
+import jax.numpy as jnp
+
+__all__ = []
+
+
+class Ownership:
+    """The parameter arrays an optimizer wrote on its last eager call, by leaf name."""
+
+    def __init__(self):
+        self.written, self.refs = {}, {}
+
+    def prepare(self, params, grads):
+        """``params`` safe to donate: any array this optimizer did not write, that is
+        also passed as a gradient, or that something else has referenced since it was
+        written (a user's variable, another State), is replaced by a copy: such an
+        array survives the call.
+
+        The last test counts references: :meth:`remember` notes how many an array
+        had when the optimizer had just written it (its State, this record, the
+        dict of new parameters); here the same places hold it (the dict of
+        parameters read back instead of the dict written), so one more means
+        someone else holds it.
+        """
+        written, refs, out = self.written, self.refs, None
+        grad_ids = None
+        for k, p in params.items():
+            if written.get(k) is p and sys.getrefcount(p) <= refs[k]:
+                if grad_ids is None:
+                    grad_ids = {id(g) for g in grads.values()}
+                if id(p) not in grad_ids:
+                    continue
+            if out is None:
+                out = dict(params)
+            out[k] = jnp.array(p, copy=True)
+        return params if out is None else out
+
+    def remember(self, params):
+        """Note the parameter arrays just written into the States (call it after writing them)."""
+        self.written = dict(params)
+        self.refs = {k: sys.getrefcount(p) for k, p in params.items()}
+
+    def forget(self):
+        self.written, self.refs = {}, {}
+
+
+class Deferred:
+    """A scalar computed on first use: a jax scalar in all but its type.
+
+    ``float()``, ``bool()``, ``int()``, numpy and jax functions, arithmetic,
+    comparisons, ``repr`` and every attribute of a ``jax.Array``
+    (``.item()``, ``.shape``, ``.block_until_ready()``) work on the value;
+    ``value`` gives the array itself.
+    """
+
+    __slots__ = ('_fn', '_value')
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._value = None
+
+    @property
+    def value(self) -> jax.Array:
+        if self._fn is not None:
+            self._value, self._fn = self._fn(), None
+        return self._value
+
+    def __jax_array__(self):
+        return self.value
+
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+        return np.asarray(self.value, dtype=dtype)
+
+    def __getattr__(self, name):
+        return getattr(self.value, name)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
+    def __bool__(self):
+        return bool(self.value)
+
+    def __index__(self):
+        return operator.index(self.value)
+
+    def __repr__(self):
+        return repr(self.value)
+
+    def __format__(self, spec):
+        return format(self.value, spec)
+
+    def __hash__(self):
+        return id(self)
+
+
+def _unwrap(x):
+    return x.value if isinstance(x, Deferred) else x
+
+
+def _binary(op):
+    return lambda self, other: op(self.value, _unwrap(other))
+
+
+def _reflected(op):
+    return lambda self, other: op(_unwrap(other), self.value)
+
+
+for _name in ('add', 'sub', 'mul', 'truediv', 'floordiv', 'mod', 'pow', 'and', 'or', 'xor'):
+    _op = getattr(operator, _name + '_') if _name in ('and', 'or') else getattr(operator, _name)
+    setattr(Deferred, f'__{_name}__', _binary(_op))
+    setattr(Deferred, f'__r{_name}__', _reflected(_op))
+for _name in ('lt', 'le', 'gt', 'ge', 'eq', 'ne'):
+    setattr(Deferred, f'__{_name}__', _binary(getattr(operator, _name)))
+for _name in ('neg', 'pos', 'abs', 'invert'):
+    setattr(Deferred, f'__{_name}__', (lambda op: lambda self: op(self.value))(getattr(operator, _name)))
