@@ -1,0 +1,327 @@
+"""Keras 3 optimizers on brainstate States: Keras's names, defaults and semantics, brainopt's engine.
+
+``brainopt.keras.Adam(learning_rate=1e-3, beta_1=0.9, ...)`` takes exactly the
+arguments of ``keras.optimizers.Adam`` (every base option too: ``weight_decay``,
+``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``use_ema``, ``ema_momentum``,
+``ema_overwrite_frequency``, ``loss_scale_factor``,
+``gradient_accumulation_steps``, ``name``) with Keras's defaults, and gives
+Keras's numbers. Each class is the brainopt optimizer of the same rule with
+these settings, not a second copy of the rule:
+
+* ``weight_decay`` is decoupled and scaled by the current learning rate, and
+  the rule then runs on the shrunk weights (``weight_decay_mode='decoupled_first'``);
+* ``clipnorm`` is the per-parameter norm, ``global_clipnorm`` the global one,
+  and at most one of the three clip options may be given (Keras's check);
+* with ``gradient_accumulation_steps`` the learning rate (a schedule, and the
+  decay's lr) sees every call, and the EMA moves on every call, as Keras
+  counts them (``count_calls=True``); bias corrections count updates;
+* ``iterations``, ``learning_rate``, ``exclude_from_weight_decay(var_list,
+  var_names)`` and ``finalize_variable_values()`` behave as Keras's.
+
+Where Keras's arithmetic differs from the default of the rule brainopt keeps,
+the class runs the rule's Keras form: Adam, AdamW and Muon's Adam step put
+epsilon on the uncorrected root with float32 bias corrections
+(``AdamRule(keras=True)``), Adamax adds epsilon outside the maximum
+(``AdamaxRule(keras=True)``), SGD and RMSprop keep the learning rate inside the
+momentum buffer (``lr_in_buffer=True``); ``docs/dialects.md`` lists the rest.
+
+Examples
+--------
+>>> import brainstate, jax.numpy as jnp
+>>> import brainopt.keras
+>>> w = brainstate.ParamState(jnp.array([1.0, -2.0]))
+>>> opt = brainopt.keras.SGD(learning_rate=0.1, weight_decay=0.5)
+>>> opt = opt.register_trainable_weights({'w': w})
+>>> _ = opt.update({'w': jnp.array([1.0, 1.0])})       # p - p*wd*lr - lr*g
+>>> [round(float(x), 6) for x in w.value], int(opt.iterations)
+([0.85, -2.0], 1)
+"""
+import inspect
+import re
+import warnings
+
+import brainstate
+import jax.numpy as jnp
+
+import brainopt.optimizers as _o
+from brainopt.rules.adam import AdamRule
+from brainopt.rules.adam_family import AdamaxRule
+from brainopt.rules.rmsprop import RMSpropRule
+from brainopt.rules.sgd import SGDRule
+from brainopt.transforms import weight_decay as _decay
+from brainopt.transforms.lr import as_schedule
+
+__all__ = ['Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Ftrl', 'Lamb', 'Lion', 'Muon', 'Nadam',
+           'RMSprop', 'SGD', 'ScheduleFreeAdamW']
+
+_BASE_DEFAULTS = dict(weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
+                      ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
+                      gradient_accumulation_steps=None)
+
+
+def _learning_rate(value):
+    """Keras accepts a callable of no argument as the learning rate; brainopt calls it with the step."""
+    if callable(value) and not hasattr(value, 'lr_at'):
+        try:
+            params = inspect.signature(value).parameters.values()
+        except (TypeError, ValueError):
+            return value
+        if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            return lambda step: value()
+    return value
+
+
+def _options(owner, learning_rate, name, kwargs, weight_decay_default=None):
+    """The brainopt engine options for Keras's base arguments (popped from ``kwargs``)."""
+    explicit = 'weight_decay' in kwargs
+    base = {k: kwargs.pop(k, v) for k, v in _BASE_DEFAULTS.items()}
+    if not explicit:
+        base['weight_decay'] = weight_decay_default
+    if kwargs.pop('decay', None) is not None:
+        warnings.warn('Argument `decay` is no longer supported and will be ignored.', stacklevel=3)
+    if kwargs:
+        raise ValueError(f'{owner}: argument(s) not recognized: {kwargs}')
+    clips = {k: base[k] for k in ('clipnorm', 'clipvalue', 'global_clipnorm') if base[k] is not None}
+    if len(clips) > 1:
+        raise ValueError(f'{owner}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, got {clips}')
+    steps = base['gradient_accumulation_steps']
+    if steps is not None and not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 2):
+        raise ValueError(f'{owner}: `gradient_accumulation_steps` must be an integer >= 2, got {steps!r}')
+    return dict(lr=_learning_rate(learning_rate), weight_decay=base['weight_decay'] or 0.0,
+                weight_decay_mode='decoupled_first', grad_clip_norm_per_param=base['clipnorm'],
+                grad_clip_value=base['clipvalue'], grad_clip_norm=base['global_clipnorm'], use_ema=base['use_ema'],
+                ema_momentum=base['ema_momentum'], ema_overwrite_frequency=base['ema_overwrite_frequency'],
+                loss_scale_factor=base['loss_scale_factor'], gradient_accumulation_steps=steps, count_calls=True,
+                name=owner.lower() if name is None else name)
+
+
+class _Keras:
+    """Keras's attributes and methods, over a brainopt optimizer."""
+
+    @property
+    def iterations(self):
+        """Updates applied (Keras's ``iterations``: calls // ``gradient_accumulation_steps``)."""
+        return self.step_count.value
+
+    @property
+    def learning_rate(self):
+        """The learning rate of the next call (a schedule evaluated at Keras's call count)."""
+        return self.current_lr
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.lr = _learning_rate(value)
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Exclude States (``var_list``) or parameters whose dotted path matches one of ``var_names``
+        (regular expressions, searched as Keras searches variable names) from weight decay.
+
+        Replaces earlier exclusions, as Keras does; may be called before or
+        after ``register_trainable_weights``.
+        """
+        owner = f'{type(self).__name__}.exclude_from_weight_decay'
+        var_list = list(var_list or ())
+        bad = [v for v in var_list if not isinstance(v, brainstate.State)]
+        if bad:
+            raise TypeError(f'{owner}: var_list must hold brainstate States, got {bad[0]!r}')
+        if isinstance(var_names, str):
+            raise TypeError(f'{owner}: var_names must be a list of strings, got the string {var_names!r}')
+        ids = {id(v) for v in var_list}
+        pattern = re.compile('|'.join(sorted(set(var_names)))) if var_names else None
+        weights = self._weights
+
+        def excluded(path):
+            if pattern is not None and pattern.search(path):
+                return True
+            return any(id(e.state) in ids and path in e.leaves for e in weights.entries)
+
+        self.weight_decay_exclude = excluded if (ids or pattern is not None) else None
+        self._decay_mask = _decay.decay_mask(weights.leaf_names, self.weight_decay_exclude)
+        self._reset_compiled()
+
+    def finalize_variable_values(self, var_list=None):
+        """With ``use_ema``, overwrite the parameters with their moving averages (else nothing)."""
+        if self.use_ema:
+            self.copy_ema_to_params()
+
+
+class Adadelta(_Keras, _o.Adadelta):
+    """``keras.optimizers.Adadelta`` (rule: :class:`brainopt.Adadelta`)."""
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name=None, **kwargs):
+        super().__init__(rho=rho, eps=epsilon, **_options('Adadelta', learning_rate, name, kwargs))
+
+
+class Adagrad(_Keras, _o.Adagrad):
+    """``keras.optimizers.Adagrad``: epsilon inside the root (rule: :class:`brainopt.Adagrad`)."""
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name=None, **kwargs):
+        super().__init__(initial_accumulator_value=initial_accumulator_value, eps=epsilon, eps_placement='inside',
+                         **_options('Adagrad', learning_rate, name, kwargs))
+
+
+def _keras_adam(rule):
+    """Keras's form of a validated :class:`AdamRule`: epsilon on the uncorrected root, float32 powers."""
+    return AdamRule(rule.b1, rule.b2, rule.eps, rule.amsgrad, keras=True)
+
+
+class Adam(_Keras, _o.Adam):
+    """``keras.optimizers.Adam``: epsilon on the uncorrected root (rule: :class:`brainopt.Adam`, Keras's form)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name=None,
+                 **kwargs):
+        super().__init__(betas=(beta_1, beta_2), eps=epsilon, amsgrad=amsgrad,
+                         **_options('Adam', learning_rate, name, kwargs))
+        self.rule = _keras_adam(self.rule)
+
+
+class AdamW(_Keras, _o.Adam):
+    """``keras.optimizers.AdamW``: Keras's Adam with ``weight_decay=0.004``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name=None,
+                 **kwargs):
+        super().__init__(betas=(beta_1, beta_2), eps=epsilon, amsgrad=amsgrad,
+                         **_options('AdamW', learning_rate, name, kwargs, weight_decay_default=0.004))
+        self.rule = _keras_adam(self.rule)
+
+
+class Adamax(_Keras, _o.Adamax):
+    """``keras.optimizers.Adamax``: epsilon outside the maximum (rule: :class:`brainopt.Adamax`, Keras's form)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
+        super().__init__(betas=(beta_1, beta_2), eps=epsilon, **_options('Adamax', learning_rate, name, kwargs))
+        self.rule = AdamaxRule(self.rule.b1, self.rule.b2, self.rule.eps, keras=True)
+
+
+class Ftrl(_Keras, _o.Ftrl):
+    """``keras.optimizers.Ftrl`` (rule: :class:`brainopt.Ftrl`, written from Keras's)."""
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, name=None, **kwargs):
+        super().__init__(learning_rate_power=learning_rate_power, initial_accumulator_value=initial_accumulator_value,
+                         l1_regularization_strength=l1_regularization_strength,
+                         l2_regularization_strength=l2_regularization_strength,
+                         l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength, beta=beta,
+                         **_options('Ftrl', learning_rate, name, kwargs))
+
+
+class Lamb(_Keras, _o.Lamb):
+    """``keras.optimizers.Lamb``: the decay shrinks the weights before the trust ratio (rule: :class:`brainopt.Lamb`)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
+        super().__init__(betas=(beta_1, beta_2), eps=epsilon, **_options('Lamb', learning_rate, name, kwargs))
+
+
+class Lion(_Keras, _o.Lion):
+    """``keras.optimizers.Lion`` (rule: :class:`brainopt.Lion`)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, name=None, **kwargs):
+        super().__init__(betas=(beta_1, beta_2), **_options('Lion', learning_rate, name, kwargs))
+
+
+class Muon(_Keras, _o.Muon):
+    """``keras.optimizers.Muon``: Newton-Schulz on 2-D parameters, an AdamW step on the others
+    (rule: :class:`brainopt.Muon` with ``adjust_lr_fn='match_rms_adamw'``, Keras's ``rms_rate=0.2``).
+
+    Parameters take the AdamW step when they are not 2-D, when
+    ``exclude_embeddings`` and 'embedding' is in their dotted path, or when
+    their path matches a pattern of ``exclude_layers`` (Keras's decision).
+    brainopt's Muon keeps one decay coefficient: ``adam_weight_decay`` must
+    equal ``weight_decay``, and ``rms_rate`` must be 0.2 (a ValueError says so).
+    """
+
+    def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+                 epsilon=1e-7, weight_decay=0.004, name=None, exclude_layers=None, exclude_embeddings=True,
+                 muon_a=3.4445, muon_b=-4.775, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5,
+                 nesterov=True, rms_rate=0.2, **kwargs):
+        if adam_weight_decay != weight_decay:
+            raise ValueError(f'Muon: adam_weight_decay ({adam_weight_decay!r}) must equal weight_decay '
+                             f'({weight_decay!r}) here; for two coefficients build two optimizers')
+        if rms_rate != 0.2:
+            raise ValueError(f'Muon: rms_rate must be 0.2 (adjust_lr_fn="match_rms_adamw"), got {rms_rate!r}')
+        super().__init__(weight_decay=weight_decay or 0.0, momentum=momentum, nesterov=nesterov,
+                         ns_coefficients=(muon_a, muon_b, muon_c), ns_steps=ns_steps, adjust_lr_fn='match_rms_adamw',
+                         adam_betas=(adam_beta_1, adam_beta_2), adam_eps=epsilon, adam_lr_ratio=adam_lr_ratio,
+                         exclude_layers=exclude_layers, exclude_embeddings=exclude_embeddings,
+                         **{k: v for k, v in _options('Muon', learning_rate, name, kwargs).items()
+                            if k != 'weight_decay'})
+        self.rule.adam = _keras_adam(self.rule.adam)
+
+
+class Nadam(_Keras, _o.Nadam):
+    """``keras.optimizers.Nadam``: Dozat's ``0.96**t`` schedule (rule: :class:`brainopt.Nadam`, ``momentum_decay=1``)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
+        super().__init__(betas=(beta_1, beta_2), eps=epsilon, momentum_decay=1.0,
+                         **_options('Nadam', learning_rate, name, kwargs))
+
+
+class RMSprop(_Keras, _o.RMSprop):
+    """``keras.optimizers.RMSprop``: epsilon inside the root, the learning rate inside the momentum buffer
+    (rule: :class:`brainopt.RMSprop`, ``lr_in_buffer=True``)."""
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name=None,
+                 **kwargs):
+        super().__init__(alpha=rho, eps=epsilon, momentum=momentum, centered=centered, eps_placement='inside',
+                         **_options('RMSprop', learning_rate, name, kwargs))
+        r = self.rule
+        self.rule = RMSpropRule(r.alpha, r.eps, r.momentum, r.centered, r.eps_placement, lr_in_buffer=True)
+
+
+class SGD(_Keras, _o.SGD):
+    """``keras.optimizers.SGD``: the learning rate inside the momentum buffer (rule: :class:`brainopt.SGD`,
+    ``lr_in_buffer=True``; Nesterov without momentum is plain SGD, as in Keras)."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name=None, **kwargs):
+        super().__init__(momentum=momentum, nesterov=bool(nesterov and momentum),
+                         **_options('SGD', learning_rate, name, kwargs))
+        self.rule = SGDRule(self.rule.momentum, 0.0, self.rule.nesterov, lr_in_buffer=True)
+
+
+class ScheduleFreeAdamW(_Keras, _o.ScheduleFreeAdamW):
+    """``keras.optimizers.ScheduleFreeAdamW``: uniform averaging weights ``1/t``
+    (rule: :class:`brainopt.ScheduleFreeAdamW` with ``weight_lr_power=0``)."""
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0, name=None,
+                 **kwargs):
+        super().__init__(betas=(beta_1, beta_2), eps=epsilon, warmup_steps=warmup_steps, weight_lr_power=0.0,
+                         **_options('ScheduleFreeAdamW', learning_rate, name, kwargs))
+
+
+def _relative_step(lr, steps):
+    """Keras's Adafactor step size ``min(lr, 1/sqrt(t))``, ``t`` = updates applied, this one included."""
+    source = as_schedule(lr, 'Adafactor')
+
+    def capped(calls):
+        t = (calls // steps + 1).astype(jnp.float32)
+        return jnp.minimum(source(calls), 1 / jnp.sqrt(t))
+
+    return capped
+
+
+class Adafactor(_Keras, _o.Adafactor):
+    """``keras.optimizers.Adafactor``: the step size is ``min(learning_rate, 1/sqrt(t))``
+    (rule: :class:`brainopt.Adafactor`, ``decay_rate = -beta_2_decay``).
+
+    The cap is applied to the learning rate that the engine hands to the rule
+    and to decoupled decay; Keras decays with the uncapped rate (the two differ
+    only when ``weight_decay`` is set and ``learning_rate > 1/sqrt(t)``).
+    ``relative_step`` is accepted; Keras caps the step size in both cases.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
+                 relative_step=True, name=None, **kwargs):
+        options = _options('Adafactor', learning_rate, name, kwargs)
+        options['lr'] = _relative_step(options['lr'], options['gradient_accumulation_steps'] or 1)
+        self.relative_step = relative_step
+        super().__init__(eps=(epsilon_1, epsilon_2), clip_threshold=clip_threshold, decay_rate=-beta_2_decay,
+                         **options)
+
+    @property
+    def learning_rate(self):
+        return self.current_lr
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.lr = _relative_step(_learning_rate(value), self.gradient_accumulation_steps or 1)
