@@ -32,14 +32,15 @@ ROWS = [
         _BETAS2_BAD + [('eps', -1e-3, ValueError), ('initial_accumulator_value', -1e-6, ValueError)] + COMMON_BAD),
     OptimizerInfo(
         'AdaBelief', brainopt.AdaBelief, dict(lr=0.01, eps=1e-8), ('exp_avg', 'exp_avg_var'),
-        _BETAS2_BAD + [('eps', -1.0, ValueError), ('eps_root', -1e-16, ValueError)] + COMMON_BAD),
+        _BETAS2_BAD + [('eps', -1.0, ValueError), ('eps_root', -1e-16, ValueError), ('amsgrad', 1, TypeError)]
+        + COMMON_BAD),
     OptimizerInfo(
         'Lion', brainopt.Lion, dict(lr=3e-3, weight_decay=0.01), ('exp_avg',),
         _BETAS2_BAD + COMMON_BAD),
     OptimizerInfo(
         'Adan', brainopt.Adan, dict(lr=0.01), ('exp_avg', 'exp_avg_diff', 'exp_avg_sq', 'prev_grad'),
-        [('betas', (0.98, 0.92), TypeError), ('betas', (0.98, 0.92, 1.0), ValueError), ('eps', -1e-8, ValueError)]
-        + COMMON_BAD),
+        [('betas', (0.98, 0.92), TypeError), ('betas', (0.98, 0.92, 1.0), ValueError), ('eps', -1e-8, ValueError),
+         ('no_prox', 0, TypeError)] + COMMON_BAD),
     # FTRL recomputes the parameter from its slots: with the default initial_accumulator_value=0.1 the first step
     # pulls it towards 0 (the implicit regularizer sqrt(n0)/lr is centred there), which the unit test, whose
     # optimum sits at -52 mV, reads as a loss that grows; from n0 = 0 the first step is -lr sign(g). The parameter

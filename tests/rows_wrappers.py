@@ -1,14 +1,15 @@
 """Contract rows of the wrappers that update with gradients alone: Lookahead around a rule.
 
 SAM (its update needs grad_fn) and LBFGS (history slots of shape (memory_size, *param.shape), and a line
-search that needs value_fn) do not fit the table; tests/test_wrappers.py runs the contract items that apply
-to them.
+search that needs value_fn) do not fit the table, whose tests call update(grads); tests/test_contract_wrappers.py
+runs the contract items for them (registration, every shared option, the bytes of their States) and
+tests/test_wrappers.py their golden trajectories.
 """
 import brainopt
 from table import COMMON_BAD, OptimizerInfo
 
 LOOKAHEAD_BAD = [('sync_period', 0, ValueError), ('sync_period', 2.5, TypeError), ('alpha', 1.5, ValueError),
-                 ('alpha', -0.1, ValueError), ('base_optimizer', 'adam', TypeError)]
+                 ('alpha', -0.1, ValueError), ('base_optimizer', 'adam', TypeError), ('reset_state', 1, TypeError)]
 
 ROWS = [
     OptimizerInfo(

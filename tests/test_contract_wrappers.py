@@ -1,0 +1,173 @@
+"""The contract items of tests/test_contract.py for SAM and LBFGS, whose ``update`` needs more than gradients.
+
+SAM (``update(grads, grad_fn=...)``) and LBFGS (``update(grads, value_fn=...)`` with its line search) cannot be
+rows of the contract table, whose tests call ``update(grads)``. Here, for each:
+
+* registration of the contract's model (dict-valued ParamStates) and the memory its paper needs, counted in
+  bytes: SAM keeps exactly its base optimizer's slots (the perturbation is recomputed, never stored); LBFGS keeps
+  the ``m`` curvature pairs ``(s, y)`` plus the previous gradient and step, ``(2m + 2)`` arrays per parameter;
+* every shared option. SAM with ``rho=0`` is its base optimizer (the second gradient is taken at the unperturbed
+  weights), so SAM(rho=0) under each option must equal the base optimizer under the same option, step for step,
+  and SAM(rho>0) with the options on must train. LBFGS refuses clipping, decoupled decay and accumulation
+  (tests/test_wrappers.py); its EMA is checked against the EMA formula written here in numpy over its own
+  trajectory, ``weight_decay_exclude`` against the objective with the penalty written out, and a schedule
+  against setting the same learning rates by hand.
+"""
+import brainstate
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import brainopt
+from models import MLP, X, Y
+
+PATHS = ['l1.weight.bias', 'l1.weight.weight', 'l2.weight.bias', 'l2.weight.weight']
+
+
+def _loss_fns(model):
+    params = model.states(brainstate.ParamState)
+
+    def loss_fn():
+        return jnp.mean((model(X) - Y) ** 2)
+
+    return loss_fn, brainstate.transform.jit(brainstate.transform.grad(loss_fn, grad_states=params))
+
+
+def _bytes(opt):
+    return sum(np.asarray(x).nbytes for s in brainstate.graph.states(opt).values() for x in jax.tree.leaves(s.value))
+
+
+def _param_bytes(model):
+    return [np.asarray(x).nbytes for x in jax.tree.leaves({k: s.value for k, s in
+                                                             model.states(brainstate.ParamState).items()})]
+
+
+def _values(model):
+    return jax.tree.map(np.asarray, {k: s.value for k, s in model.states(brainstate.ParamState).items()})
+
+
+# -- SAM ---------------------------------------------------------------------------------------------------
+def test_sam_registers_the_model_and_keeps_only_its_base_slots():
+    model = MLP()
+    opt = brainopt.SAM(brainopt.Adam(lr=0.01), rho=0.05).register_trainable_weights(
+        model.states(brainstate.ParamState))
+    states = brainstate.graph.states(opt)
+    assert set(states) == {('step_count',), ('slots', 'exp_avg'), ('slots', 'exp_avg_sq')}
+    assert all(isinstance(s, brainopt.OptimState) for s in states.values())
+    assert sorted(states[('slots', 'exp_avg')].value) == PATHS
+    # Adam's two moments per parameter and the step counter: SAM adds nothing per parameter
+    assert _bytes(opt) == 4 + 2 * sum(_param_bytes(model))
+    plain = brainopt.SAM(brainopt.SGD(lr=0.1)).register_trainable_weights(MLP().states(brainstate.ParamState))
+    assert _bytes(plain) == 4                                              # SGD without momentum: no slot at all
+
+
+#: two configurations that between them switch on every shared option (and a NaN gradient on call 3, which
+#: skip_nonfinite skips)
+SAM_OPTIONS = [
+    dict(grad_clip_norm=0.5, weight_decay=0.05, use_ema=True, ema_overwrite_frequency=3, loss_scale_factor=4.0,
+         gradient_accumulation_steps=2, skip_nonfinite=True, weight_decay_exclude='bias'),
+    dict(grad_clip_value=0.05, grad_clip_norm_per_param=0.3, weight_decay=0.1, weight_decay_mode='decoupled',
+         lr='schedule'),
+]
+
+
+def _sam_and_base(options, rho, steps=8):
+    runs = []
+    for wrap in (True, False):
+        model = MLP()
+        kw = dict(options)
+        if kw.get('lr') == 'schedule':          # one schedule per optimizer
+            kw['lr'] = brainopt.StepLR(base_lr=0.05, step_size=3, gamma=0.5, stepping='update')
+        base = brainopt.Adam(**{'lr': 0.05, **kw})
+        opt = brainopt.SAM(base, rho=rho) if wrap else base
+        opt.register_trainable_weights(model.states(brainstate.ParamState))
+        loss_fn, grad = _loss_fns(model)
+        first = float(loss_fn())
+        for t in range(steps):
+            g = grad()
+            if t == 3 and options.get('skip_nonfinite'):
+                g = jax.tree.map(lambda x: x.at[(0,) * x.ndim].set(jnp.nan), g)
+            if wrap:
+                opt.update(g, grad_fn=(lambda g=g: g) if rho == 0 else grad)
+            else:
+                opt.update(g)
+        runs.append((model, opt, first, float(loss_fn())))
+    return runs
+
+
+def test_sam_takes_every_shared_option():
+    for options in SAM_OPTIONS:
+        (sam_model, sam, _, _), (base_model, base, _, _) = _sam_and_base(options, rho=0.0)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                     _values(sam_model), _values(base_model))
+        assert int(sam.step_count.value) == int(base.step_count.value) > 0
+        if options.get('skip_nonfinite'):
+            assert int(sam.skipped_steps.value) == 1
+        (model, opt, first, last), _ = _sam_and_base(options, rho=0.05)
+        assert np.isfinite(last) and last < first, (options, first, last)
+
+
+# -- LBFGS -------------------------------------------------------------------------------------------------
+def _lbfgs_run(opt, steps, penalty=None):
+    """LBFGS with its line search on the contract's model; ``penalty(states)`` is added to the objective."""
+    model = MLP()
+    params = model.states(brainstate.ParamState)
+    opt.register_trainable_weights(params)
+
+    def value_fn():
+        value = jnp.mean((model(X) - Y) ** 2)
+        return value if penalty is None else value + penalty(model)
+
+    grad = brainstate.transform.jit(brainstate.transform.grad(value_fn, grad_states=params))
+    traj = []
+    for _ in range(steps):
+        if opt.linesearch is None:
+            opt.update(grad())
+        else:
+            opt.update(grad(), value_fn=value_fn)
+        traj.append(_values(model))
+    return traj, opt, model
+
+
+def test_lbfgs_memory_and_its_ema():
+    """Memory: m curvature pairs (s, y) plus the previous gradient and step, (2m + 2) arrays per parameter (and
+    the EMA, one more, when on); the EMA is the moving average of the trajectory (numpy)."""
+    traj, opt, model = _lbfgs_run(brainopt.LBFGS(memory_size=5, linesearch='strong_wolfe', use_ema=True,
+                                                 ema_momentum=0.75), 5)
+    states = brainstate.graph.states(opt)
+    assert set(states) == {('step_count',), ('ema',)} | {('slots', s) for s in
+                                                         ('param_diffs', 'grad_diffs', 'prev_grad', 'prev_step')}
+    assert sorted(states[('slots', 'grad_diffs')].value) == PATHS
+    assert _bytes(opt) == 4 + (2 * 5 + 2 + 1) * sum(_param_bytes(model))
+    assert opt.get_slot('param_diffs', ('l1', 'weight'))['weight'].shape == (5, 4, 8)
+    avg = traj[0]                                 # numpy: the first applied update sets the average
+    for p in traj[1:]:
+        avg = jax.tree.map(lambda a, x: 0.75 * a + 0.25 * x, avg, p)
+    got = {k: jax.tree.map(np.asarray, opt.get_slot('ema', k)) for k in [('l1', 'weight'), ('l2', 'weight')]}
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), got, avg)
+
+
+def test_lbfgs_coupled_decay_excludes_what_it_is_told_to():
+    """weight_decay adds (wd/2)|x|^2 of the decaying parameters to the objective (values and gradients): equal to
+    LBFGS without decay on that objective written out."""
+    wd = 0.1
+    decayed, _, _ = _lbfgs_run(brainopt.LBFGS(linesearch='strong_wolfe', weight_decay=wd,
+                                              weight_decay_exclude='bias'), 6)
+    written, _, _ = _lbfgs_run(brainopt.LBFGS(linesearch='strong_wolfe'), 6, penalty=lambda m: 0.5 * wd * (
+        jnp.sum(m.l1.weight.value['weight'] ** 2) + jnp.sum(m.l2.weight.value['weight'] ** 2)))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6), decayed[-1], written[-1])
+
+
+def test_lbfgs_schedule_sets_the_step_length_of_each_iteration():
+    sched = brainopt.MultiStepLR(base_lr=0.5, milestones=[2], gamma=0.2, stepping='update')
+    scheduled, _, _ = _lbfgs_run(brainopt.LBFGS(lr=sched), 4)
+    model = MLP()
+    params = model.states(brainstate.ParamState)
+    by_hand = brainopt.LBFGS(lr=0.5).register_trainable_weights(params)
+    _, grad = _loss_fns(model)      # the same model and batch as _lbfgs_run's
+    for t in range(4):
+        if t == 2:
+            by_hand.lr = 0.1
+        by_hand.update(grad())
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), scheduled[-1],
+                 _values(model))
