@@ -91,6 +91,18 @@ def _brainopt_adagrad():
 
 
 OPTIMIZERS = {
+    'adam': {
+        'title': 'Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8)',
+        'brainopt': lambda: brainopt.Adam(lr=1e-3),
+        'braintools': lambda: braintools.optim.Adam(lr=1e-3),
+        'optax': lambda: optax.adam(1e-3),
+    },
+    'sgdm': {
+        'title': 'SGD(lr=0.01, momentum=0.9)',
+        'brainopt': lambda: brainopt.SGD(lr=0.01, momentum=0.9),
+        'braintools': lambda: braintools.optim.Momentum(lr=0.01, momentum=0.9),
+        'optax': lambda: optax.sgd(0.01, momentum=0.9),
+    },
     'adadelta': {
         'title': 'Adadelta(lr=1.0, rho=0.9, eps=1e-6)',
         'brainopt': lambda: brainopt.Adadelta(lr=1.0, rho=0.9, eps=1e-6),
@@ -107,10 +119,23 @@ OPTIMIZERS = {
 }
 
 
+def _mixed_shapes(n, total):
+    """``n`` tensors of a transformer-like mix (matrices, vectors, biases), about ``total`` floats in all."""
+    kinds = [(1, 1), (1, 4), (4, 1), (1, None)]             # (rows, cols) as multiples of a width; None: a vector
+    width = int((total / (n / 4 * (1 + 4 + 4))) ** 0.5)
+    shapes = []
+    for i in range(n):
+        r, c = kinds[i % 4]
+        shapes.append((width * r,) if c is None else (width * r, width * c))
+    return shapes
+
+
 def make_cases(quick):
     large = 1_000_000 if quick else 10_000_000
     return {
         'small': {'title': '50 x (64, 64) float32', 'shapes': [(64, 64)] * 50, 'optax_eager': True},
+        'many': {'title': f'400 mixed shapes, {sum(np.prod(s) for s in _mixed_shapes(400, large)):,} float32',
+                 'shapes': _mixed_shapes(400, large), 'optax_eager': False},
         'large': {'title': f'1 x ({large:,},) float32', 'shapes': [(large,)], 'optax_eager': False},
     }
 
@@ -181,6 +206,18 @@ def build_contenders(spec, case, init_params, grads):
         contenders.append(T.Contender(key, label, call))
         read[key] = (lambda box=box: box['params'])
 
+    # 5c. the floor: a donated jnp kernel that streams exactly 28 bytes per float32 parameter (reads p, g, two
+    # slots; writes p and the two slots) -- Adam's traffic without XLA's third pass
+    floor = jax.jit(lambda p, m, v, g: ({k: p[k] + g[k] for k in p}, {k: m[k] * 0.9 for k in m},
+                                        {k: v[k] * 0.999 for k in v}), donate_argnums=(0, 1, 2))
+    fbox = {'a': [{k: jnp.array(v, copy=True) for k, v in init_params.items()} for _ in range(3)]}
+
+    def call_floor(fbox=fbox):
+        fbox['a'] = list(floor(*fbox['a'], grads))
+        jax.block_until_ready(fbox['a'])
+    contenders.append(T.Contender('floor', 'floor: donated jnp, 28 B/param', call_floor))
+    read['floor'] = None
+
     # 6. raw optax eager (small case only: one dispatch per operation per tensor)
     if case['optax_eager']:
         params0 = {k: jnp.array(v, copy=True) for k, v in init_params.items()}
@@ -197,6 +234,8 @@ def build_contenders(spec, case, init_params, grads):
 
 def max_param_diff(read, key):
     """Largest |param - baseline param| over all elements (after the same warm-up updates)."""
+    if read[key] is None:
+        return float('nan')
     ref, got = read[BASELINE](), read[key]()
     return max(float(np.max(np.abs(np.asarray(got[k]) - np.asarray(ref[k])))) for k in ref)
 
@@ -208,6 +247,42 @@ def paired_ratios(c, base):
     if c.every == 1:
         return [a / b for a, b in zip(c.samples, base.samples)]
     return [a / b for a, b in zip(c.samples, base.samples[::c.every])]
+
+
+def analyse(spec, init_params, grads):
+    """Bytes moved per parameter, temporary and peak memory, and compile time of one compiled update:
+    brainopt's eager step and donated optax, from XLA's cost and memory analysis."""
+    n = sum(int(np.prod(v.shape)) for v in init_params.values())
+    out = {}
+    states = {k: brainstate.ParamState(jnp.array(v, copy=True)) for k, v in init_params.items()}
+    opt = spec['brainopt']()
+    opt.register_trainable_weights(states)
+    tx = spec['optax']()
+
+    def optax_step(params, state, g):
+        updates, state = tx.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+    from brainopt import _registry as registry
+    lowered = {
+        'brainopt': lambda: opt._compiled.lower(registry.read_params(opt._weights.entries), grads, opt._read_state(),
+                                                [{}]),
+        'optax': lambda: jax.jit(optax_step, donate_argnums=(0, 1)).lower(init_params, tx.init(init_params), grads),
+    }
+    for key, lower in lowered.items():
+        t0 = time.perf_counter()
+        compiled = lower().compile()
+        seconds = time.perf_counter() - t0
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        mem = compiled.memory_analysis()
+        peak = getattr(mem, 'peak_memory_in_bytes', 0) or (mem.argument_size_in_bytes + mem.output_size_in_bytes
+                                                           - mem.alias_size_in_bytes + mem.temp_size_in_bytes)
+        out[key] = {'bytes_per_param': cost.get('bytes accessed', float('nan')) / n, 'compile_s': seconds,
+                    'temp_MB': mem.temp_size_in_bytes / 1e6, 'peak_MB': peak / 1e6}
+    print('   compiled update: ' + ' | '.join(
+        f"{k}: {v['bytes_per_param']:.1f} B/param, temp {v['temp_MB']:.1f} MB, peak {v['peak_MB']:.0f} MB, "
+        f"compile {v['compile_s']:.2f} s" for k, v in out.items()))
+    return out
 
 
 def report(opt_title, case_title, contenders, diffs, elapsed):
@@ -230,7 +305,7 @@ def report(opt_title, case_title, contenders, diffs, elapsed):
                               samples_ms=[x * 1e3 for x in c.samples])
     extra = {}
     for a, b in [('brainopt_eager', 'braintools_eager'), ('brainopt_jit', 'braintools_jit'),
-                 ('brainopt_eager', 'brainopt_jit')]:
+                 ('brainopt_eager', 'brainopt_jit'), ('brainopt_eager', 'floor')]:
         extra[f'{a}/{b}'] = statistics.median(by_key[a].samples) / statistics.median(by_key[b].samples)
     print(f'\n== {opt_title} | {case_title} | {elapsed:.0f} s ==')
     print(T.format_table(header, rows))
@@ -245,13 +320,18 @@ def main(argv=None):
     ap.add_argument('--quick', action='store_true',
                     help='smoke test: few repeats, 1M instead of 10M elements (< 60 s)')
     ap.add_argument('--json', metavar='PATH', help='also write the results (with every sample) to PATH')
-    ap.add_argument('--optimizers', default='adadelta,adagrad', help='comma-separated subset of adadelta,adagrad')
-    ap.add_argument('--cases', default='small,large', help='comma-separated subset of small,large')
+    ap.add_argument('--optimizers', default=None,
+                    help='comma-separated subset of adam,adagrad,adadelta,sgdm (default all; adam with --quick)')
+    ap.add_argument('--cases', default=None,
+                    help='comma-separated subset of small,many,large (default all; small,large with --quick)')
+    ap.add_argument('--plot', metavar='PNG', help='also draw the ratios to donated optax (matplotlib) into PNG')
     ap.add_argument('--min-sample-ms', type=float, default=None,
                     help='a sample repeats the call until it lasts this long (default 10, 2 with --quick)')
     args = ap.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 60)
     min_sample_s = (args.min_sample_ms or (2. if args.quick else 10.)) / 1e3
+    args.optimizers = args.optimizers or ('adam' if args.quick else 'adam,adagrad,adadelta,sgdm')
+    args.cases = args.cases or ('small,large' if args.quick else 'small,many,large')
     opt_names = [s.strip() for s in args.optimizers.split(',') if s.strip()]
     cases = make_cases(args.quick)
     case_names = [s.strip() for s in args.cases.split(',') if s.strip()]
@@ -289,6 +369,7 @@ def main(argv=None):
             T.round_robin(contenders, repeats)
             res = report(spec['title'], f'{case_name}: {case["title"]}', contenders, diffs,
                          time.perf_counter() - t0)
+            res['compiled'] = analyse(spec, init_params, grads)
             payload['results'][f'{opt_name}/{case_name}'] = dict(res, optimizer=spec['title'],
                                                                   case=case['title'])
             del contenders, read
@@ -299,6 +380,35 @@ def main(argv=None):
     if args.json:
         T.write_json(args.json, payload)
         print(f'wrote {args.json}')
+    if args.plot:
+        plot(payload, args.plot)
+        print(f'wrote {args.plot}')
+
+
+def plot(payload, path):
+    """One panel per case: each contender's median time as a ratio to donated optax, per optimizer."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    keys = ['brainopt_eager', 'brainopt_jit', 'braintools_eager', 'braintools_jit', 'floor']
+    results = payload['results']
+    cases = sorted({k.split('/')[1] for k in results}, key=['small', 'many', 'large'].index)
+    opts = sorted({k.split('/')[0] for k in results}, key=list(OPTIMIZERS).index)
+    fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.6), squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        for j, key in enumerate(keys):
+            vals = [results[f'{o}/{case}']['contenders'][key]['ratio_to_optax_jit'] for o in opts]
+            ax.bar(np.arange(len(opts)) + (j - 2) * 0.16, vals, 0.16, label=key.replace('_', ' '))
+        ax.axhline(1.0, color='k', lw=0.8)
+        ax.axhline(1.5, color='tab:red', lw=0.8, ls='--')
+        ax.set_yscale('log')
+        ax.set_xticks(np.arange(len(opts)), opts)
+        ax.set_title(results[f'{opts[0]}/{case}']['case'], fontsize=9)
+        ax.set_ylabel('time / donated jitted optax')
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle('one optimizer update (median of interleaved repeats; dashed: 1.5x target)', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == '__main__':
