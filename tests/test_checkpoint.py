@@ -62,6 +62,7 @@ def resumed(tmp_path_factory):
     return d
 
 
+@pytest.mark.xdist_group('resume')      # one worker runs them all: the module fixture then runs once, not per worker
 @pytest.mark.parametrize('name,schedule', CASES, ids=[f'{n}-{s}' for n, s in CASES])
 def test_resumed_run_is_bit_identical(resumed, name, schedule):
     model, opt = resume_job.build(name, schedule)
