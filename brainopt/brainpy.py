@@ -21,7 +21,10 @@ class is the brainopt optimizer of the same rule, not a second copy of it:
 
 Momentum keeps the learning rate inside its buffer, and Adam and AdamW add
 ``eps`` to the uncorrected root, as brainpy computes them (the rules' forms
-``lr_in_buffer=True`` and ``keras=True``, which is brainpy's formula too).
+``lr_in_buffer=True`` and ``keras=True``, which is brainpy's formula too);
+Adan weights the gradient difference by brainpy's ``1 - beta2``
+(``paper_diff_weight=True``) and LARS divides by ``|g| + wd |p|`` with the lr
+inside its buffer (``brainpy=True``).
 Where brainpy's code departs from its documented formula (bias corrections read
 from the epoch counter, MomentumNesterov running plain momentum), the
 documented formula is what runs; ``docs/dialects.md`` lists these.
@@ -47,6 +50,8 @@ import jax.numpy as jnp
 
 import brainopt.optimizers as _o
 from brainopt.rules.adam import AdamRule
+from brainopt.rules.adan import AdanRule
+from brainopt.rules.lars import LarsRule
 from brainopt.rules.sgd import SGDRule
 from brainopt.schedules.base import LRScheduler
 
@@ -481,18 +486,29 @@ class AdamW(_Brainpy, _o.AdamW):
 
 
 class LARS(_Brainpy, _o.Lars):
-    """``brainpy.optim.LARS`` (rule: :class:`brainopt.Lars`; ``tc`` is the trust coefficient, ``weight_decay``
-    is coupled; the trust ratio's denominator differs, see the docs)."""
+    """``brainpy.optim.LARS`` (rule: :class:`brainopt.Lars` in its ``brainpy=True`` form; ``tc`` is the trust
+    coefficient): ``m <- mu m + lr tc |p| / (|g| + wd |p| + eps) (g + wd p)``, ``p <- p - m``, the weight decay
+    applied by the rule (``weight_decay_mode='rule'``)."""
 
     def __init__(self, lr, train_vars=None, momentum=0.9, weight_decay=1e-4, tc=1e-3, eps=1e-5, name=None):
         super().__init__(lr=make_schedule(lr), momentum=momentum, weight_decay=weight_decay, trust_coefficient=tc,
                          eps=eps, name=name)
+        rule = self.rule
+        self.rule = LarsRule(rule.momentum, rule.trust_coefficient, rule.eps, rule.nesterov, brainpy=True)
+        self.rule.weight_decay = self.weight_decay
+        self.weight_decay_mode = 'rule'     # the rule decays, inside its trust ratio; the engine adds none
         self.register_train_vars(train_vars)
+
+    def register_trainable_weights(self, states):
+        out = super().register_trainable_weights(states)
+        self.rule.decay_mask = self._decay_mask
+        return out
 
 
 class Adan(_Brainpy, _o.Adan):
     """``brainpy.optim.Adan``: ``betas`` are brainpy's (the complements of brainopt's decay rates); the decay is
-    proximal, ``(p - step) / (1 + wd lr)``, or with ``no_prox=True`` ``p (1 - wd lr) - step``."""
+    proximal, ``(p - step) / (1 + wd lr)``, or with ``no_prox=True`` ``p (1 - wd lr) - step``; the gradient
+    difference is weighted by brainpy's ``1 - betas[1]`` (rule: :class:`brainopt.Adan`, ``paper_diff_weight=True``)."""
 
     def __init__(self, lr=1e-3, train_vars=None, betas=(0.02, 0.08, 0.01), eps=1e-8, weight_decay=0.02,
                  no_prox=False, name=None):
@@ -502,4 +518,6 @@ class Adan(_Brainpy, _o.Adan):
         super().__init__(lr=make_schedule(lr), betas=tuple(1 - _real('Adan', 'betas', b, 0., 1.) for b in betas),
                          eps=eps, weight_decay=weight_decay, name=name,
                          weight_decay_mode='decoupled' if no_prox else 'proximal')
+        rule = self.rule        # brainpy weights the gradient difference by its 1 - beta2 (the paper's form)
+        self.rule = AdanRule(rule.b1, rule.b2, rule.b3, rule.eps, rule.proximal, paper_diff_weight=True)
         self.register_train_vars(train_vars)

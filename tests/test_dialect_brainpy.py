@@ -113,9 +113,11 @@ def np_adamw(p, g, s, t):                             # p <- p (1 - lr wd), then
     return p - _adam_step(s, g, t, 0.05, eps=1e-3, amsgrad=True)
 
 
-def np_lars(p, g, s, t):                              # weight_decay=0: m = mu m + lr tc |p|/(|g| + eps) g; p -= m
-    ratio = f32(1e-2) * np.linalg.norm(p) / (np.linalg.norm(g) + f32(1e-5))
-    s['m'] = f32(0.9) * s['m'] + f32(0.5) * ratio * g
+def np_lars(p, g, s, t):
+    # brainpy and the paper: m = mu m + lr tc |p| / (|g| + wd |p| + eps) (g + wd p); p -= m (the lr inside m)
+    wd, pn, gn = f32(0.1), np.linalg.norm(p), np.linalg.norm(g)
+    ratio = f32(1e-2) * pn / (gn + wd * pn + f32(1e-5))
+    s['m'] = f32(0.9) * s['m'] + f32(5) * lr_exp(t) * ratio * (g + wd * p)
     return p - s['m']
 
 
@@ -130,7 +132,7 @@ CASES = {
     'Adam': (lambda: bp.Adam(bp.ExponentialDecayLR(0.1, 4, 0.5), eps=1e-3, weight_decay=0.05), zeros('m', 'v'),
              np_adam),
     'AdamW': (lambda: bp.AdamW(0.05, eps=1e-3, weight_decay=0.1, amsgrad=True), zeros('m', 'v', 'vmax'), np_adamw),
-    'LARS': (lambda: bp.LARS(0.5, weight_decay=0.0, tc=1e-2), zeros('m'), np_lars),
+    'LARS': (lambda: bp.LARS(bp.ExponentialDecayLR(0.5, 4, 0.5), weight_decay=0.1, tc=1e-2), zeros('m'), np_lars),
 }
 
 
@@ -160,40 +162,45 @@ def test_default_rule_forms_differ_from_brainpy():
 
 
 def np_adan(no_prox, b=(0.02, 0.08, 0.01), lr=0.05, wd=0.1, eps=1e-8):
-    """Adan with brainpy's betas (the paper's), bias-corrected by the update count, for a constant gradient
-    (the gradient difference is 0 every step: brainopt's rule weights it otherwise, docs/dialects.md)."""
+    """Adan with brainpy's betas (the paper's Algorithm 1), bias-corrected by the update count: the gradient
+    difference is weighted by 1 - b[1] (brainopt's default rule, optax's form, by b[1])."""
+    b0, b1, b2 = (f32(x) for x in b)
+
     def step(p, g, s, t):
-        s['m'] = (1 - f32(b[0])) * s['m'] + f32(b[0]) * g
-        s['n'] = (1 - f32(b[2])) * s['n'] + f32(b[2]) * g * g
+        diff = g - s['g'] if t else np.zeros_like(g)                # brainpy: prev_grad = g on the first step
+        s['m'] = (1 - b0) * s['m'] + b0 * g
+        s['v'] = (1 - b1) * s['v'] + b1 * diff
+        s['n'] = (1 - b2) * s['n'] + b2 * (g + (1 - b1) * diff) ** 2
+        s['g'] = g
         k = t + 1
-        m_hat, n_hat = s['m'] / f32(1 - (1 - b[0]) ** k), s['n'] / f32(1 - (1 - b[2]) ** k)
-        u = f32(lr) * m_hat / (np.sqrt(n_hat) + f32(eps))
+        m_hat, v_hat = s['m'] / f32(1 - (1 - b[0]) ** k), s['v'] / f32(1 - (1 - b[1]) ** k)
+        n_hat = s['n'] / f32(1 - (1 - b[2]) ** k)
+        u = f32(lr) / (np.sqrt(n_hat) + f32(eps)) * (m_hat + (1 - b1) * v_hat)
         return p * (1 - f32(wd * lr)) - u if no_prox else (p - u) / (1 + f32(wd * lr))
-    return stateful(zeros('m', 'n'), step)
+    return stateful(zeros('m', 'v', 'n', 'g'), step)
 
 
-def test_adan_proximal_and_no_prox_decay():
+def test_adan_equals_brainpy_formula_proximal_and_no_prox():
+    """Changing gradients and weight decay; brainopt's default Adan (optax's weights) gives other numbers."""
     problem = make_problem(seed=6, steps=12)
-    problem.a = {k: np.zeros_like(v) for k, v in problem.a.items()}
-    problem.b = [problem.b[0]] * problem.steps                     # g = b: constant
     for no_prox in (False, True):
+        reference = numpy_trajectory(problem, np_adan(no_prox))
         ours = run(problem, bp.Adan(0.05, weight_decay=0.1, no_prox=no_prox))
         # atol 5e-7: the engine turns the proximal division into a step, an ulp of the parameter off
-        assert_trajectories_close(ours, numpy_trajectory(problem, np_adan(no_prox)), rtol=RTOL, atol=5e-7)
+        assert_trajectories_close(ours, reference, rtol=RTOL, atol=5e-7, err_msg=f'no_prox={no_prox}')
+        default = brainopt.Adan(0.05, betas=(0.98, 0.92, 0.99), weight_decay=0.1, no_prox=no_prox)
+        assert max_abs_diff(run(problem, default), reference) > 1e-4, f'default rule, no_prox={no_prox}'
     assert max_abs_diff(run(problem, bp.Adan(0.05, weight_decay=0.1)),
                         run(problem, bp.Adan(0.05, weight_decay=0.1, no_prox=True))) > 1e-6
 
 
-def test_lars_trust_ratio_with_decay_differs():
-    """brainpy (and the LARS paper) divide by |g| + wd |p|; brainopt's rule (optax, braintools) by |g + wd p|."""
+def test_lars_default_rule_differs_from_brainpy():
+    """brainpy (and the LARS paper) divide by |g| + wd |p| and keep the lr in the buffer (the dialect's rule form,
+    CASES above); brainopt's default rule (optax, braintools) divides by |g + wd p| and scales the buffer by lr."""
     problem = make_problem(seed=5, steps=12)
-    ours = run(problem, bp.LARS(0.5, weight_decay=0.1, tc=1e-2))
-
-    def paper(p, g, s, t):
-        pn, gn = np.linalg.norm(p), np.linalg.norm(g)
-        s['m'] = f32(0.9) * s['m'] + f32(0.5) * f32(1e-2) * pn / (gn + f32(0.1) * pn + f32(1e-5)) * (g + f32(0.1) * p)
-        return p - s['m']
-    assert max_abs_diff(ours, numpy_trajectory(problem, stateful(zeros('m'), paper))) > 1e-7
+    default = brainopt.Lars(bp.ExponentialDecayLR(0.5, 4, 0.5), weight_decay=0.1, trust_coefficient=1e-2, eps=1e-5)
+    reference = numpy_trajectory(problem, stateful(zeros('m'), np_lars))
+    assert max_abs_diff(run(problem, default), reference) > 1e-4
 
 
 def test_schedulers_equal_brainpy_formulas():

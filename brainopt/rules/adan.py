@@ -29,6 +29,12 @@ class AdanRule(DecayInRule):
     Slots: ``exp_avg``
     (:math:`m`), ``exp_avg_diff`` (:math:`d`), ``exp_avg_sq`` (:math:`n`),
     ``prev_grad`` (:math:`g_{t-1}`).
+
+    ``paper_diff_weight=True`` weights the gradient difference (in :math:`n_t`
+    and in the step) by the decay rate :math:`\beta_2` instead of
+    :math:`1-\beta_2`: the paper's :math:`1-\beta_2` in its own convention
+    (Algorithm 1), the authors' code and ``brainpy.optim.Adan``. The two forms
+    agree while the gradient does not change.
     """
     slots = ('exp_avg', 'exp_avg_diff', 'exp_avg_sq', 'prev_grad')
 
@@ -36,8 +42,10 @@ class AdanRule(DecayInRule):
     slot_units = {'exp_avg': (0, 1), 'exp_avg_diff': (0, 1), 'exp_avg_sq': (0, 2), 'prev_grad': (0, 1)}
     eps_units = {'eps': (0, 1)}
 
-    def __init__(self, b1: float, b2: float, b3: float, eps: float, proximal: bool = False):
+    def __init__(self, b1: float, b2: float, b3: float, eps: float, proximal: bool = False,
+                 paper_diff_weight: bool = False):
         self.b1, self.b2, self.b3, self.eps, self.proximal = b1, b2, b3, eps, proximal
+        self.paper_diff_weight = bool(paper_diff_weight)
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
@@ -47,13 +55,14 @@ class AdanRule(DecayInRule):
         diff = jnp.where(count == 0, jnp.zeros((), dt), grad - slots['prev_grad'])
         m = (1 - b1) * grad + b1 * slots['exp_avg']
         d = (1 - b2) * diff + b2 * slots['exp_avg_diff']
-        sq = grad + (1 - b2) * diff
+        w = b2 if self.paper_diff_weight else 1 - b2     # the weight of the gradient difference
+        sq = grad + w * diff
         n = (1 - b3) * (sq * sq) + b3 * slots['exp_avg_sq']
         step = (count + 1).astype(jnp.float32)
         m_hat = m / bias_correction(b1, step).astype(dt)
         d_hat = d / bias_correction(b2, step).astype(dt)
         n_hat = n / bias_correction(b3, step).astype(dt)
-        u = (m_hat + (1 - b2) * d_hat) / (jnp.sqrt(n_hat) + self.eps)
+        u = (m_hat + w * d_hat) / (jnp.sqrt(n_hat) + self.eps)
         new = {'exp_avg': m, 'exp_avg_diff': d, 'exp_avg_sq': n, 'prev_grad': grad}
         lr = lr.astype(dt)
         if self.proximal and weight_decay:
@@ -62,4 +71,5 @@ class AdanRule(DecayInRule):
         return -lr * u, new
 
     def config(self):
-        return {'betas': (self.b1, self.b2, self.b3), 'eps': self.eps, **({'no_prox': False} if self.proximal else {})}
+        return {'betas': (self.b1, self.b2, self.b3), 'eps': self.eps, **({'no_prox': False} if self.proximal else {}),
+                **({'paper_diff_weight': True} if self.paper_diff_weight else {})}
