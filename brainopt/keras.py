@@ -222,13 +222,13 @@ class Lion(_Keras, _o.Lion):
 
 class Muon(_Keras, _o.Muon):
     """``keras.optimizers.Muon``: Newton-Schulz on 2-D parameters, an AdamW step on the others
-    (rule: :class:`brainopt.Muon` with ``adjust_lr_fn='match_rms_adamw'``, Keras's ``rms_rate=0.2``).
+    (rule: :class:`brainopt.Muon` with ``adjust_lr_fn='match_rms_adamw'``, scaled by Keras's ``rms_rate``).
 
     Parameters take the AdamW step when they are not 2-D, when
     ``exclude_embeddings`` and 'embedding' is in their dotted path, or when
     their path matches a pattern of ``exclude_layers`` (Keras's decision).
     brainopt's Muon keeps one decay coefficient: ``adam_weight_decay`` must
-    equal ``weight_decay``, and ``rms_rate`` must be 0.2 (a ValueError says so).
+    equal ``weight_decay`` (a ValueError says so).
     """
 
     def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
@@ -238,8 +238,8 @@ class Muon(_Keras, _o.Muon):
         if adam_weight_decay != weight_decay:
             raise ValueError(f'Muon: adam_weight_decay ({adam_weight_decay!r}) must equal weight_decay '
                              f'({weight_decay!r}) here; for two coefficients build two optimizers')
-        if rms_rate != 0.2:
-            raise ValueError(f'Muon: rms_rate must be 0.2 (adjust_lr_fn="match_rms_adamw"), got {rms_rate!r}')
+        if not isinstance(rms_rate, (int, float)) or isinstance(rms_rate, bool) or not rms_rate > 0:
+            raise ValueError(f'Muon: rms_rate must be a positive number, got {rms_rate!r}')
         super().__init__(weight_decay=weight_decay or 0.0, momentum=momentum, nesterov=nesterov,
                          ns_coefficients=(muon_a, muon_b, muon_c), ns_steps=ns_steps, adjust_lr_fn='match_rms_adamw',
                          adam_betas=(adam_beta_1, adam_beta_2), adam_eps=epsilon, adam_lr_ratio=adam_lr_ratio,
@@ -247,6 +247,7 @@ class Muon(_Keras, _o.Muon):
                          **{k: v for k, v in _options('Muon', learning_rate, name, kwargs).items()
                             if k != 'weight_decay'})
         self.rule.adam = _keras_adam(self.rule.adam)
+        self.rule.rms_rate = float(rms_rate)
 
 
 class Nadam(_Keras, _o.Nadam):

@@ -107,6 +107,9 @@ def test_muon_exclusions_keras_golden():
     dialect = brainopt.keras.Muon(exclude_layers=['hea'], **keras_kw)
     assert_trajectories_close(brainopt_trajectory(prob, dialect),
                               keras_trajectory(prob, 'Muon', exclude_layers=['hea'], **keras_kw), rtol=RTOL, atol=ATOL)
+    keras_kw['rms_rate'] = 0.1                  # Keras's scale of the Muon step
+    assert_trajectories_close(brainopt_trajectory(prob, brainopt.keras.Muon(**keras_kw)),
+                              keras_trajectory(prob, 'Muon', **keras_kw), rtol=RTOL, atol=ATOL)
 
 
 def test_lars_nesterov_optax_golden(problem):

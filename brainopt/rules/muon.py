@@ -28,13 +28,14 @@ def newton_schulz(x, coefficients, steps: int, eps: float):
     return x.T if tall else x
 
 
-def lr_ratio(shape, adjust_lr_fn):
-    """How a 2-D parameter of shape ``(fan_in, fan_out)`` scales the learning rate."""
+def lr_ratio(shape, adjust_lr_fn, rms_rate=0.2):
+    """How a 2-D parameter of shape ``(fan_in, fan_out)`` scales the learning rate (``rms_rate``: Keras's
+    factor of ``'match_rms_adamw'``)."""
     fan_in, fan_out = shape
     if adjust_lr_fn is None or adjust_lr_fn == 'original':
         return math.sqrt(max(1.0, fan_out / fan_in))
     if adjust_lr_fn == 'match_rms_adamw':
-        return 0.2 * math.sqrt(max(fan_in, fan_out))
+        return rms_rate * math.sqrt(max(fan_in, fan_out))
     return 1.0
 
 
@@ -66,6 +67,7 @@ class MuonRule(Rule):
         self.ns_coefficients, self.eps, self.ns_steps, self.adjust_lr_fn = ns_coefficients, eps, ns_steps, adjust_lr_fn
         self.adam = AdamRule(adam_betas[0], adam_betas[1], adam_eps)
         self.adam_lr_ratio = adam_lr_ratio
+        self.rms_rate = 0.2          # the factor of adjust_lr_fn='match_rms_adamw' (Keras's rms_rate)
 
     @staticmethod
     def uses_muon(param):
@@ -105,7 +107,7 @@ class MuonRule(Rule):
         buf = lerp(slots['momentum_buffer'], grad, 1 - self.momentum)
         direction = lerp(grad, buf, self.momentum) if self.nesterov else buf
         ortho = newton_schulz(direction.astype(jnp.float32), self.ns_coefficients, self.ns_steps, self.eps)
-        scale = lr * lr_ratio(param.shape, self.adjust_lr_fn)
+        scale = lr * lr_ratio(param.shape, self.adjust_lr_fn, self.rms_rate)
         return (-scale * ortho).astype(dt), {'momentum_buffer': buf, 'exp_avg_sq': slots['exp_avg_sq']}
 
     def config(self):
@@ -114,4 +116,5 @@ class MuonRule(Rule):
                 'adam_betas': (self.adam.b1, self.adam.b2), 'adam_eps': self.adam.eps,
                 'adam_lr_ratio': self.adam_lr_ratio,
                 **({'exclude_layers': self.exclude_layers} if self.exclude_layers else {}),
-                **({} if self.exclude_embeddings else {'exclude_embeddings': False})}
+                **({} if self.exclude_embeddings else {'exclude_embeddings': False}),
+                **({} if self.rms_rate == 0.2 else {'rms_rate': self.rms_rate})}
