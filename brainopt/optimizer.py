@@ -448,11 +448,7 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
         or ``scan`` it is traced into the caller's computation.
         """
         w = self._weights
-        if not w.entries:
-            raise RuntimeError(f'{type(self).__name__}.update was called before register_trainable_weights; '
-                               f'call opt.register_trainable_weights(model.states(brainstate.ParamState)) first')
-        g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads, cache=w.grad_layouts)
-        params = registry.read_params(w.entries)
+        g, params = self._matched(grads)
         state = self._read_state()
         sched = [g.source.values() for g in self._groups]
         if _is_traced(sched) or any(isinstance(x, jax.core.Tracer) for x in
@@ -470,6 +466,16 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
         return info._replace(
             grad_norm=_eager.Deferred(lambda: reductions.value[0]),
             finite=info.finite if info.finite is not None else _eager.Deferred(lambda: reductions.value[1]))
+
+    def _matched(self, grads):
+        """The gradients matched to the registered parameters (every mismatch is an error naming its path),
+        and the parameters' current values."""
+        w = self._weights
+        if not w.entries:
+            raise RuntimeError(f'{type(self).__name__}.update was called before register_trainable_weights; '
+                               f'call opt.register_trainable_weights(model.states(brainstate.ParamState)) first')
+        return (registry.match_grads(w.entries, w.by_path, w.prefixes, grads, cache=w.grad_layouts),
+                registry.read_params(w.entries))
 
     def _grad_norm_finite(self, grads):
         """UpdateInfo's ``grad_norm`` and ``finite`` of these gradients (after loss scaling)."""

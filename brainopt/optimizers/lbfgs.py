@@ -252,12 +252,7 @@ class LBFGS(Optimizer):
         if value_fn is None or not callable(value_fn):
             raise TypeError(f"{owner}.update: linesearch='strong_wolfe' needs value_fn, a function of no argument "
                             f"returning the loss at the States' current values; got {value_fn!r}")
-        w = self._weights
-        if not w.entries:
-            raise RuntimeError(f'{owner}.update was called before register_trainable_weights; '
-                               f'call opt.register_trainable_weights(model.states(brainstate.ParamState)) first')
-        g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads)
-        params = registry.read_params(w.entries)
+        g, params = self._matched(grads)
         state = self._read_state()
         if not _is_traced(g, params, state, value):
             # eagerly: the whole iteration as one brainstate.transform.jit, cached for this value_fn

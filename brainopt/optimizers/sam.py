@@ -146,11 +146,7 @@ class SAM(Optimizer):
                             f'the States\' current values (e.g. lambda: brainstate.transform.grad(loss_fn, '
                             f'grad_states=params)(x, y)); got {grad_fn!r}')
         w = self._weights
-        if not w.entries:
-            raise RuntimeError(f'{owner}.update was called before register_trainable_weights; '
-                               f'call opt.register_trainable_weights(model.states(brainstate.ParamState)) first')
-        g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads)
-        params = registry.read_params(w.entries)
+        g, params = self._matched(grads)
         perturb = self._perturbed if _is_traced(g, params) else self._perturb_compiled
         perturbed, first_finite = perturb(params, g)
         registry.write_params(w.entries, perturbed)
