@@ -40,7 +40,8 @@ def build(name, schedule, seed=0):
     else:
         lr = brainopt.ExponentialLR(base_lr=lr0, gamma=0.8, stepping='epoch')
     model = MLP(seed)
-    opt = info.make(lr=lr, use_ema=True, ema_momentum=0.5, gradient_accumulation_steps=2, skip_nonfinite=True)
+    opt = info.make(**info.supported(lr=lr, use_ema=True, ema_momentum=0.5, gradient_accumulation_steps=2,
+                                     skip_nonfinite=True))
     opt.register_trainable_weights(model.states(brainstate.ParamState))
     return model, opt
 
@@ -50,14 +51,22 @@ def batch(call):
     return jnp.asarray(rng.randn(16, 4), jnp.float32), jnp.asarray(rng.randn(16, 2), jnp.float32)
 
 
-def run(model, opt, calls):
+def applied(name):
+    """The updates applied in CALLS calls: one call is non-finite, the others accumulate in pairs where the row
+    takes accumulation."""
+    return (CALLS - 1) // (2 if row(name).supported(gradient_accumulation_steps=2) else 1)
+
+
+def run(model, opt, calls, name='Adam'):
+    info = row(name)
     params = model.states(brainstate.ParamState)
     for call in calls:
         x, y = batch(call)
-        grads = brainstate.transform.grad(lambda: jnp.mean((model(x) - y) ** 2), grad_states=params)()
+        grad_fn = brainstate.transform.grad(lambda: jnp.mean((model(x) - y) ** 2), grad_states=params)
+        grads = grad_fn()
         if call == NAN_CALL:
             grads = {k: {n: g * jnp.nan for n, g in v.items()} for k, v in grads.items()}
-        opt.update(grads)
+        info.update(opt, grads, grad_fn)
         sched = opt.lr
         if hasattr(sched, 'step') and getattr(sched, 'stepping', None) == 'epoch' and call % 4 == 3:
             sched.step()                # an "epoch" of four calls
@@ -74,7 +83,7 @@ def resume_all(directory):
         name, schedule = fname[:-len('.half.npz')].split('--')
         model, opt = build(name, schedule, seed=123)      # different initial values: the file must overwrite them
         brainopt.load_checkpoint(os.path.join(directory, fname), model=model, optimizer=opt)
-        run(model, opt, range(CALLS // 2, CALLS))
+        run(model, opt, range(CALLS // 2, CALLS), name)
         brainopt.save_checkpoint(os.path.join(directory, f'{key(name, schedule)}.final.npz'), model=model,
                                  optimizer=opt)
 

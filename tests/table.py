@@ -9,6 +9,8 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+import pytest
+
 import brainopt
 
 
@@ -26,6 +28,42 @@ class OptimizerInfo:
     # slots that hold one value shared by every parameter (Prodigy's step-size estimate 'd'): a parameter
     # registered later legitimately changes them for the others
     global_slots: Tuple[str, ...] = ()
+
+    # update needs grad_fn, the gradients at the States' current values (SAM): tests call update through
+    # ``info.update(opt, grads, grad_fn)``
+    needs_grad_fn: bool = False
+    # shared options the class refuses with a ValueError (LBFGS: clipping, accumulation); tests where such an
+    # option is incidental leave it out through ``info.supported(...)``
+    refuses: Tuple[str, ...] = ()
+    # test function name -> why that contract does not apply to this row: ``info.skip_if(name)`` skips with it
+    skips: Dict[str, str] = field(default_factory=dict)
+    # hyperparameters named like one of tests/test_errors.py's generic ones but meaning another thing (SAM's rho
+    # is a radius, >= 0, not a decay in [0, 1)): the generic out-of-range values are not tried for them
+    other_meaning: Tuple[str, ...] = ()
+    # the optimizer's attributes holding the compiled computations of an eager update
+    compiled: Tuple[str, ...] = ('_compiled',)
+
+    def cache_sizes(self, opt):
+        """How many compilations each of ``opt``'s eager-update computations holds."""
+        return [getattr(opt, name)._cache_size() for name in self.compiled]
+
+    def update(self, opt, grads, grad_fn=None):
+        """One ``opt.update`` as this row's optimizer takes it. ``grad_fn()`` returns the gradients at the
+        States' current values; a test that feeds a stream of given gradients passes none, and a row that needs
+        one then gets ``grads`` again: the gradient of a locally linear objective, which is the same wherever it
+        is taken (SAM then moves as its base optimizer)."""
+        if not self.needs_grad_fn:
+            return opt.update(grads)
+        return opt.update(grads, grad_fn=(lambda: grads) if grad_fn is None else grad_fn)
+
+    def supported(self, **options):
+        """``options`` less the shared options this row's class refuses (their refusal is tested where the
+        class's golden tests are)."""
+        return {k: v for k, v in options.items() if k not in self.refuses}
+
+    def skip_if(self, test):
+        if test in self.skips:
+            pytest.skip(f'{self.name}: {self.skips[test]}')
 
     def slot_shape(self, slot, shape):
         return tuple(shape) if self.slot_shapes is None else tuple(self.slot_shapes(tuple(shape))[slot])

@@ -54,7 +54,7 @@ def resumed(tmp_path_factory):
     d = tmp_path_factory.mktemp('resume')
     for name, schedule in CASES:
         model, opt = resume_job.build(name, schedule)
-        resume_job.run(model, opt, range(resume_job.CALLS // 2))
+        resume_job.run(model, opt, range(resume_job.CALLS // 2), name)
         brainopt.save_checkpoint(d / f'{resume_job.key(name, schedule)}.half.npz', model=model, optimizer=opt)
     proc = subprocess.run([sys.executable, os.path.join(HERE, 'resume_job.py'), str(d)], capture_output=True,
                           text=True, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
@@ -66,8 +66,8 @@ def resumed(tmp_path_factory):
 @pytest.mark.parametrize('name,schedule', CASES, ids=[f'{n}-{s}' for n, s in CASES])
 def test_resumed_run_is_bit_identical(resumed, name, schedule):
     model, opt = resume_job.build(name, schedule)
-    resume_job.run(model, opt, range(resume_job.CALLS))
-    assert int(opt.skipped_steps.value) == 1 and int(opt.step_count.value) == (resume_job.CALLS - 1) // 2
+    resume_job.run(model, opt, range(resume_job.CALLS), name)
+    assert int(opt.skipped_steps.value) == 1 and int(opt.step_count.value) == resume_job.applied(name)
     fresh_model, fresh_opt = resume_job.build(name, schedule, seed=7)
     brainopt.load_checkpoint(resumed / f'{resume_job.key(name, schedule)}.final.npz', model=fresh_model,
                              optimizer=fresh_opt)

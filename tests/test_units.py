@@ -107,7 +107,7 @@ def test_unit_aware_true_trains_every_optimizer_like_unit_aware_false(info):
         opt = info.make().register_trainable_weights(states)
         grad = brainstate.transform.grad(_loss(states), grad_states=states, unit_aware=unit_aware)
         for _ in range(5):
-            opt.update(grad())
+            info.update(opt, grad(), grad)
         runs.append(states)
     for k in runs[0]:
         a, b = runs[0][k].value, runs[1][k].value

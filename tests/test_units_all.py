@@ -30,7 +30,8 @@ TARGET = -51.0
 
 #: rules with a relative step (a dimensionless lr) whose row lr moves a -50 mV parameter by several mV a step,
 #: or whose epsilon, now in SI units (Adadelta's 1e-6 V^2), sets a step of about 1 mV
-PHYSICAL_LR = {'Adadelta': 0.1, 'Fromage': 0.005, 'Prodigy': 0.05}
+#: (LBFGS's first step, min(1, 1/|g|_1) * lr * g, is a pure number taken in SI units: 0.001 V)
+PHYSICAL_LR = {'Adadelta': 0.1, 'Fromage': 0.005, 'Prodigy': 0.05, 'LBFGS': 0.001}
 NO_DIMENSION = {'RAdam'}
 
 
@@ -79,7 +80,7 @@ def test_quantity_lr_is_physical_for_every_optimizer(info):
     _, first = grad()
     for _ in range(6):
         g, last = grad()
-        opt.update(g)
+        info.update(opt, g, lambda: grad()[0])
     assert a.value.unit == u.mV and b.value.unit == u.volt
     in_mv_a, in_mv_b = np.asarray(a.value.to_decimal(u.mV)), np.asarray(b.value.to_decimal(u.mV))
     np.testing.assert_allclose(in_mv_b, in_mv_a, rtol=2e-6, atol=2e-5, err_msg=info.name)

@@ -118,9 +118,9 @@ class SAM(Optimizer):
         e = sam_perturbation(grads, params, self.rho, self.adaptive)
         return {k: p + e[k].astype(p.dtype) for k, p in params.items()}, finite
 
-    def _second_step(self, params, grads, first_finite, state):
+    def _second_step(self, params, grads, first_finite, state, sched):
         grads = {k: jnp.where(first_finite, g, jnp.asarray(jnp.nan, g.dtype)) for k, g in grads.items()}
-        return self._pure_step(params, grads, state)
+        return self._pure_step(params, grads, state, sched)
 
     def update(self, grads, grad_fn=None) -> UpdateInfo:
         """Apply one SAM step.
@@ -156,8 +156,9 @@ class SAM(Optimizer):
             registry.write_params(w.entries, params)
         g2 = registry.match_grads(w.entries, w.by_path, w.prefixes, second)
         state = self._read_state()
-        step = self._second_step if _is_traced(g2, params, state, first_finite) else self._second_compiled
-        new_params, new_state, info = step(params, g2, first_finite, state)
+        sched = [group.source.values() for group in self._groups]    # a per-epoch schedule's epoch
+        step = self._second_step if _is_traced(g2, params, state, first_finite, sched) else self._second_compiled
+        new_params, new_state, info = step(params, g2, first_finite, state, sched)
         registry.write_params(w.entries, new_params)
         self._write_state(new_state)
         return info
