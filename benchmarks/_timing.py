@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-__all__ = ['Contender', 'machine_info', 'machine_line', 'warm_up', 'calibrate', 'round_robin',
+__all__ = ['Contender', 'machine_info', 'machine_line', 'print_header', 'warm_up', 'calibrate', 'round_robin',
            'summarize', 'format_table', 'write_json']
 
 
@@ -118,6 +118,17 @@ def machine_line(info: Dict[str, object]) -> str:
             f"{info['jax_backend']}, devices {', '.join(info['jax_devices'])} | brainopt {info['brainopt']} | "
             f"brainstate {info['brainstate']} | braintools {info['braintools']} | optax {info['optax']} | "
             f"numpy {info['numpy']}")
+
+
+def print_header(title: str) -> Dict[str, object]:
+    """Print what a benchmark measures, the machine and the command that reproduces it; return the machine."""
+    import os
+    import sys
+    info = machine_info()
+    print(title)
+    print(machine_line(info))
+    print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    return info
 
 
 def _timed(call, number):

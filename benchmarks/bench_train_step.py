@@ -177,10 +177,7 @@ def main(argv=None):
     repeats = args.repeats or (6 if args.quick else 100)
     min_sample_s = (args.min_sample_ms or (20. if args.quick else 50.)) / 1e3
 
-    info = T.machine_info()
-    print('bench_train_step: ONE training step (forward + backward + Adam update) of examples/spiking_digits.py')
-    print(T.machine_line(info))
-    print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    info = T.print_header('bench_train_step: ONE training step (forward + backward + Adam update) of examples/spiking_digits.py')
     print(f'network 64 -> {args.hidden} LIF -> 10, {ex.N_STEPS} time steps, batch {args.batch}; '
           f'repeats {repeats}, min sample {min_sample_s * 1e3:g} ms; ratio = median / raw-JAX median')
 

@@ -342,10 +342,7 @@ def main(argv=None):
         if n not in cases:
             ap.error(f'unknown case {n!r}')
 
-    info = T.machine_info()
-    print('bench_update: time of ONE optimizer update, interleaved round-robin, block_until_ready on results')
-    print(T.machine_line(info))
-    print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    info = T.print_header('bench_update: time of ONE optimizer update, interleaved round-robin, block_until_ready on results')
     print(f'repeats {repeats} per (optimizer, case), min sample {min_sample_s * 1e3:g} ms, '
           f'ratios = contender median / optax-jit median (lower is faster)')
 
