@@ -499,11 +499,6 @@ class LARS(_Brainpy, _o.Lars):
         self.weight_decay_mode = 'rule'     # the rule decays, inside its trust ratio; the engine adds none
         self.register_train_vars(train_vars)
 
-    def register_trainable_weights(self, states):
-        out = super().register_trainable_weights(states)
-        self.rule.decay_mask = self._decay_mask
-        return out
-
 
 class Adan(_Brainpy, _o.Adan):
     """``brainpy.optim.Adan``: ``betas`` are brainpy's (the complements of brainopt's decay rates); the decay is

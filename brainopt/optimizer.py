@@ -530,6 +530,12 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
         grad_norm = clipping.global_norm(grads) if info else None
         finite = clipping.all_finite(grads) if info or self.skip_nonfinite else None
 
+        if self.weight_decay_mode == 'rule':
+            # a rule that decays itself gets each leaf's coefficient: its group's, unless excluded
+            inner = getattr(self.rule, 'inner', self.rule)
+            inner.leaf_decay = {k: grp.weight_decay for grp in self._groups for k in grp.leaves
+                                if k in self._decay_mask}
+
         def apply(g, state):
             g = self._clip(g)
             p = params

@@ -289,3 +289,31 @@ def test_adadelta_ignores_lr_and_decay_is_checked():
     assert float(bp.Adadelta(lr=0.3).lr()) == pytest.approx(0.3)
     with pytest.raises(ValueError, match='weight_decay'):
         bp.SGD(0.1, weight_decay=1.5)
+
+
+def test_lars_param_group_with_its_own_weight_decay():
+    """A group added with its own weight_decay decays with it inside brainpy's trust ratio (the rule decays)."""
+    problem = make_problem(seed=5, steps=12)
+
+    def np_lars_wd(wd):
+        def step(p, g, s, t):
+            wd_, pn, gn = f32(wd), np.linalg.norm(p), np.linalg.norm(g)
+            ratio = f32(1e-2) * pn / (gn + wd_ * pn + f32(1e-5))
+            s['m'] = f32(0.9) * s['m'] + f32(5) * lr_exp(t) * ratio * (g + wd_ * p)
+            return p - s['m']
+        return step
+
+    first, second = np_lars_wd(0.1), np_lars_wd(0.4)
+    reference = numpy_trajectory(problem, stateful(zeros('m'), lambda p, g, s, t: (
+        first if s.setdefault('group', 0 if p.ndim == 2 else 1) == 0 else second)(p, g, s, t)))
+    states = {n: brainstate.ParamState(jnp.asarray(v)) for n, v in problem.initial_params().items()}
+    matrices = {n: s for n, s in states.items() if s.value.ndim == 2}
+    assert matrices and len(matrices) < len(states)
+    opt = bp.LARS(bp.ExponentialDecayLR(0.5, 4, 0.5), weight_decay=0.1, tc=1e-2)
+    opt.register_train_vars(matrices)
+    opt.add_param_group({n: s for n, s in states.items() if n not in matrices}, weight_decay=0.4)
+    ours = []
+    for t in range(problem.steps):
+        opt.update({n: jnp.asarray(v) for n, v in problem.grad({n: s.value for n, s in states.items()}, t).items()})
+        ours.append({n: np.asarray(s.value) for n, s in states.items()})
+    assert_trajectories_close(ours, reference, rtol=RTOL, atol=ATOL)

@@ -133,3 +133,29 @@ def test_group_errors_name_the_problem():
     assert len(opt.param_groups) == 1 and opt.param_groups[0]['params'] == ['a']
     with pytest.raises(IndexError, match='group must be an index below 1'):
         opt.set_lr(0.1, group=1)
+
+
+def test_group_weight_decay_reaches_a_rule_that_decays_itself(problem):
+    """Lamb applies weight_decay inside its trust ratio (the rule decays, not the engine): each group's own
+    coefficient is the one applied, with weight_decay_exclude still honoured. Golden: optax.lamb run on each
+    group's parameters separately (Lamb is per tensor, so groups are independent)."""
+    import optax
+    groups = [(['w'], {}), (['b', 'v'], dict(weight_decay=0.5))]
+    ours = brainopt_groups(problem, brainopt.Lamb(lr=0.05, weight_decay=0.01, weight_decay_exclude=['v']),
+                           groups)
+    params = {n: jnp.asarray(v) for n, v in problem.initial_params().items()}
+    txs = {'w': optax.lamb(0.05, weight_decay=0.01), 'b': optax.lamb(0.05, weight_decay=0.5),
+           'v': optax.lamb(0.05, weight_decay=0.0)}
+    opt_states = {n: tx.init(params[n]) for n, tx in txs.items()}
+    expected = []
+    for t in range(problem.steps):
+        g = problem.grad({n: np.asarray(v) for n, v in params.items()}, t)
+        for n, tx in txs.items():
+            u, opt_states[n] = tx.update(jnp.asarray(g[n]), opt_states[n], params[n])
+            params[n] = optax.apply_updates(params[n], u)
+        expected.append({n: np.asarray(v) for n, v in params.items()})
+    assert_close(ours, expected)
+    # the group's coefficient matters: with the optimizer-wide 0.01 'b' would end elsewhere
+    same = brainopt_groups(problem, brainopt.Lamb(lr=0.05, weight_decay=0.01, weight_decay_exclude=['v']),
+                           [(['w'], {}), (['b', 'v'], {})])
+    assert np.max(np.abs(same[-1]['b'] - ours[-1]['b'])) > 1e-3

@@ -30,11 +30,6 @@ class RuleDecayOptimizer(Optimizer):
         # neither engine branch ('coupled', 'decoupled') fires; the rule decays (optimizer.py, _pure_step)
         self.weight_decay_mode = IN_RULE
 
-    def register_trainable_weights(self, states):
-        out = super().register_trainable_weights(states)
-        self.rule.decay_mask = self._decay_mask
-        return out
-
     def __repr__(self):
         # the engine's repr reports a non-default mode; 'rule' is this class's default
         text = super().__repr__()

@@ -21,15 +21,21 @@ class DecayInRule(Rule):
     """A rule that applies weight decay itself, where its paper puts it.
 
     ``weight_decay`` is the coefficient (0 disables it) and ``decay_mask`` the
-    leaf names that decay (``None``: all); the optimizer sets the mask from
-    ``weight_decay_exclude`` at registration. Subclasses implement
-    :meth:`update_leaf_decay`, which receives the coefficient of that leaf.
+    leaf names that decay (``None``: all). Inside an optimizer,
+    ``leaf_decay`` overrides both: the engine sets it, as it traces a step,
+    to each decaying leaf's coefficient, that of the leaf's parameter group
+    (``add_param_group(..., weight_decay=...)``) after
+    ``weight_decay_exclude``. Subclasses implement :meth:`update_leaf_decay`,
+    which receives the coefficient of that leaf.
     """
 
     weight_decay = 0.0
     decay_mask = None
+    leaf_decay = None
 
     def decay_of(self, name):
+        if self.leaf_decay is not None:
+            return self.leaf_decay.get(name, 0.0)
         if self.decay_mask is not None and name not in self.decay_mask:
             return 0.0
         return self.weight_decay
