@@ -41,15 +41,15 @@ import re
 import warnings
 
 import brainstate
-import jax.numpy as jnp
 
 import brainopt.optimizers as _o
+from brainopt import _validate as check
+from brainopt.rules.adafactor import AdafactorRule
 from brainopt.rules.adam import AdamRule
 from brainopt.rules.adam_family import AdamaxRule
 from brainopt.rules.rmsprop import RMSpropRule
 from brainopt.rules.sgd import SGDRule
 from brainopt.transforms import weight_decay as _decay
-from brainopt.transforms.lr import as_schedule
 
 __all__ = ['Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Ftrl', 'Lamb', 'Lion', 'Muon', 'Nadam',
            'RMSprop', 'SGD', 'ScheduleFreeAdamW']
@@ -226,20 +226,18 @@ class Muon(_Keras, _o.Muon):
 
     Parameters take the AdamW step when they are not 2-D, when
     ``exclude_embeddings`` and 'embedding' is in their dotted path, or when
-    their path matches a pattern of ``exclude_layers`` (Keras's decision).
-    brainopt's Muon keeps one decay coefficient: ``adam_weight_decay`` must
-    equal ``weight_decay`` (a ValueError says so).
+    their path matches a pattern of ``exclude_layers`` (Keras's decision);
+    those decay with ``adam_weight_decay``, the others with ``weight_decay``
+    (both decoupled, scaled by the learning rate, as Keras).
     """
 
     def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
                  epsilon=1e-7, weight_decay=0.004, name=None, exclude_layers=None, exclude_embeddings=True,
                  muon_a=3.4445, muon_b=-4.775, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5,
                  nesterov=True, rms_rate=0.2, **kwargs):
-        if adam_weight_decay != weight_decay:
-            raise ValueError(f'Muon: adam_weight_decay ({adam_weight_decay!r}) must equal weight_decay '
-                             f'({weight_decay!r}) here; for two coefficients build two optimizers')
         if not isinstance(rms_rate, (int, float)) or isinstance(rms_rate, bool) or not rms_rate > 0:
             raise ValueError(f'Muon: rms_rate must be a positive number, got {rms_rate!r}')
+        self.adam_weight_decay = check.real('adam_weight_decay', adam_weight_decay or 0.0, low=0., owner='Muon')
         super().__init__(weight_decay=weight_decay or 0.0, momentum=momentum, nesterov=nesterov,
                          ns_coefficients=(muon_a, muon_b, muon_c), ns_steps=ns_steps, adjust_lr_fn='match_rms_adamw',
                          adam_betas=(adam_beta_1, adam_beta_2), adam_eps=epsilon, adam_lr_ratio=adam_lr_ratio,
@@ -248,6 +246,14 @@ class Muon(_Keras, _o.Muon):
                             if k != 'weight_decay'})
         self.rule.adam = _keras_adam(self.rule.adam)
         self.rule.rms_rate = float(rms_rate)
+
+    def _group_decay(self, group):
+        # Keras's Muon: the AdamW leaves decay with adam_weight_decay, the Newton-Schulz leaves with weight_decay
+        if self.adam_weight_decay == group.weight_decay:
+            return group.weight_decay
+        shapes = {n: s for e in self._weights.entries for n, s in zip(e.leaves, e.shapes)}
+        return {n: self.adam_weight_decay if len(shapes[n]) != 2 or self.rule.excluded(n) else group.weight_decay
+                for n in group.leaves}
 
 
 class Nadam(_Keras, _o.Nadam):
@@ -290,39 +296,20 @@ class ScheduleFreeAdamW(_Keras, _o.ScheduleFreeAdamW):
                          **_options('ScheduleFreeAdamW', learning_rate, name, kwargs))
 
 
-def _relative_step(lr, steps):
-    """Keras's Adafactor step size ``min(lr, 1/sqrt(t))``, ``t`` = updates applied, this one included."""
-    source = as_schedule(lr, 'Adafactor')
-
-    def capped(calls):
-        t = (calls // steps + 1).astype(jnp.float32)
-        return jnp.minimum(source(calls), 1 / jnp.sqrt(t))
-
-    return capped
-
-
 class Adafactor(_Keras, _o.Adafactor):
     """``keras.optimizers.Adafactor``: the step size is ``min(learning_rate, 1/sqrt(t))``
-    (rule: :class:`brainopt.Adafactor`, ``decay_rate = -beta_2_decay``).
+    (rule: :class:`brainopt.Adafactor`, ``decay_rate = -beta_2_decay``, in its ``cap_lr=True`` form).
 
-    The cap is applied to the learning rate that the engine hands to the rule
-    and to decoupled decay; Keras decays with the uncapped rate (the two differ
-    only when ``weight_decay`` is set and ``learning_rate > 1/sqrt(t)``).
-    ``relative_step`` is accepted; Keras caps the step size in both cases.
+    The cap is applied inside the rule: ``learning_rate`` and decoupled weight
+    decay use the uncapped rate, as in Keras. ``relative_step`` is accepted;
+    Keras caps the step size in both cases.
     """
 
     def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
                  relative_step=True, name=None, **kwargs):
-        options = _options('Adafactor', learning_rate, name, kwargs)
-        options['lr'] = _relative_step(options['lr'], options['gradient_accumulation_steps'] or 1)
         self.relative_step = relative_step
         super().__init__(eps=(epsilon_1, epsilon_2), clip_threshold=clip_threshold, decay_rate=-beta_2_decay,
-                         **options)
-
-    @property
-    def learning_rate(self):
-        return self.current_lr
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        self.lr = _relative_step(_learning_rate(value), self.gradient_accumulation_steps or 1)
+                         **_options('Adafactor', learning_rate, name, kwargs))
+        rule = self.rule
+        self.rule = AdafactorRule(rule.eps1, rule.eps2, rule.clip_threshold, rule.decay_rate, rule.beta1,
+                                  rule.factored, cap_lr=True)

@@ -547,9 +547,10 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
                 sub = (lambda d: d) if one else (lambda d: {k: d[k] for k in group.leaves})  # noqa: E731
                 gg, pp = sub(g), sub(params)
                 mask = self._decay_mask if one else self._decay_mask.intersection(group.leaves)
-                mode = self.weight_decay_mode if group.weight_decay else None
+                wd = self._group_decay(group)
+                mode = self.weight_decay_mode if (any(wd.values()) if isinstance(wd, dict) else wd) else None
                 if mode in decay.DECOUPLED:
-                    shrunk = decay.apply_decoupled(pp, group.weight_decay,
+                    shrunk = decay.apply_decoupled(pp, wd,
                                                    None if mode == 'decoupled_unscaled' else group_lr, mask)
                     p = {**p, **shrunk}
                     if mode == 'decoupled_first':
@@ -561,8 +562,8 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
                     c = {k: units.si_factor(self._leaf_units[k]) for k in gg}
                     gg = {k: v / jnp.asarray(c[k], v.dtype) for k, v in gg.items()}
                     pp = {k: v * jnp.asarray(c[k], v.dtype) for k, v in pp.items()}
-                if group.weight_decay and self.weight_decay_mode == 'coupled':
-                    gg = decay.add_coupled(gg, pp, group.weight_decay, mask)
+                if mode == 'coupled':
+                    gg = decay.add_coupled(gg, pp, wd, mask)
                 slots_in = {s: sub(v) for s, v in state['slots'].items()}
                 if self.state_dtype is not None:     # the rule computes in the wider of parameter and state dtype
                     gg, pp, slots_in = dtypes.widen(gg, pp, slots_in, self.state_dtype)
@@ -570,7 +571,7 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
                 if physical:
                     d = {k: v / jnp.asarray(c[k], v.dtype) for k, v in d.items()}
                 if mode == 'proximal':
-                    d = decay.proximal(sub(params), d, group.weight_decay, group_lr, mask)
+                    d = decay.proximal(sub(params), d, wd, group_lr, mask)
                 deltas.update(d)
                 for s_name, v in sl.items():
                     slots[s_name].update(v)
@@ -616,6 +617,11 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
             new_params, new_state, applied = on_finite()
         new_params, new_state = placement.constrain(self, new_params, new_state)     # ZeRO-1 only
         return new_params, new_state, UpdateInfo(lr=lr, grad_norm=grad_norm, applied=applied, finite=finite)
+
+    def _group_decay(self, group):
+        """The weight decay coefficient of a parameter group for the engine's modes: a number, or a dict
+        ``{leaf name: number}`` where a dialect decays its leaves differently (``brainopt.keras.Muon``)."""
+        return group.weight_decay
 
     def _ema(self, p, state, count):
         """Move the EMA towards ``p``; overwrite ``p`` with it every ``ema_overwrite_frequency`` updates."""

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import brainopt.keras as bk
+from brainopt.rules.adafactor import AdafactorRule
 from brainopt.rules.adam import AdamRule
 from brainopt.rules.adam_family import AdamaxRule
 from brainopt.rules.rmsprop import RMSpropRule
@@ -55,9 +56,10 @@ def _schedule():
 
 
 def _configs(name):
-    """Three configurations that together use every Keras base option (Muon: one decay for both of its steps)."""
+    """Three configurations that together use every Keras base option (Muon: its AdamW leaves decay with their own
+    adam_weight_decay)."""
     hyper = HYPER[name]
-    wd = dict(weight_decay=0.1, adam_weight_decay=0.1) if name == 'Muon' else dict(weight_decay=0.1)
+    wd = dict(weight_decay=0.1, adam_weight_decay=0.3) if name == 'Muon' else dict(weight_decay=0.1)
     return [
         ('decay-exclude-clipnorm-lossscale', dict(hyper, **wd, clipnorm=0.5, loss_scale_factor=64.0), ['b'], 64.0),
         ('accumulation-ema-globalclip-schedule',
@@ -190,6 +192,24 @@ def test_learning_rate_callable_and_setter():
     opt.update({'w': jnp.ones(2)})
     np.testing.assert_allclose(w.value, [0.5, 0.5])
     assert float(opt.learning_rate) == 0.5
+
+
+def test_adafactor_cap_binds_with_weight_decay_and_accumulation():
+    """learning_rate 1.0 > 1/sqrt(t): Keras caps the rule's step size at 1/sqrt(t) but decays the weights with the
+    uncapped rate (and reports it as learning_rate); with accumulation t counts the updates applied."""
+    for label, kwargs in [('decay', dict(learning_rate=1.0, weight_decay=0.1)),
+                          ('decay-accumulation', dict(learning_rate=0.7, weight_decay=0.05,
+                                                      gradient_accumulation_steps=2)),
+                          ('decay-ema-schedule', dict(learning_rate=_schedule(), weight_decay=0.05, use_ema=True))]:
+        problem = make_problem(seed=7, steps=STEPS)
+        theirs = run_keras(problem, 'Adafactor', kwargs)
+        ours_kwargs = dict(kwargs, learning_rate=_schedule()) if callable(kwargs['learning_rate']) else kwargs
+        assert_runs_equal(run_dialect(problem, 'Adafactor', ours_kwargs), theirs, f'Adafactor {label}')
+    # the cap binds here: the same run with the rule uncapped moves elsewhere
+    uncapped = run_dialect(problem, 'Adafactor', dict(learning_rate=1.0, weight_decay=0.1), rule=lambda r: AdafactorRule(
+        r.eps1, r.eps2, r.clip_threshold, r.decay_rate, r.beta1, r.factored, cap_lr=False))
+    capped = run_dialect(problem, 'Adafactor', dict(learning_rate=1.0, weight_decay=0.1))
+    assert max_abs_diff(uncapped[0], capped[0]) > 1e-2
 
 
 # the default (torch) form of each rule that the dialect runs in Keras's form

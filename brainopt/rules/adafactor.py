@@ -35,13 +35,19 @@ class AdafactorRule(Rule):
     and with ``beta1`` the step is the moving average
     :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1)\Delta_t` (slot ``exp_avg``,
     no bias correction), else :math:`\Delta_t`.
+
+    With ``cap_lr`` (Keras's form) the rule uses :math:`\eta =
+    \min(\eta_t, 1/\sqrt{t})` in place of the learning rate it is given,
+    :math:`t` the update being made (1 first); the engine's decoupled weight
+    decay keeps the uncapped :math:`\eta_t`, as Keras's does.
     """
 
     lr_unit = (0, 0)        # relative step: RMS(theta) carries the unit
     slot_units = {'row_var': (0, 2), 'col_var': (0, 2), 'variance': (0, 2), 'exp_avg': (1, 0)}
     eps_units = {'eps1': (0, 2), 'eps2': (1, 0)}
 
-    def __init__(self, eps1, eps2, clip_threshold, decay_rate, beta1, factored):
+    def __init__(self, eps1, eps2, clip_threshold, decay_rate, beta1, factored, cap_lr=False):
+        self.cap_lr = bool(cap_lr)
         self.eps1, self.eps2 = eps1, eps2
         self.clip_threshold, self.decay_rate, self.beta1, self.factored = clip_threshold, decay_rate, beta1, factored
         self.slots = ('row_var', 'col_var', 'variance') + (('exp_avg',) if beta1 is not None else ())
@@ -65,6 +71,8 @@ class AdafactorRule(Rule):
         dt = grad.dtype
         t = (count + 1).astype(jnp.float32)
         beta2 = (1 - t ** -self.decay_rate).astype(dt)
+        if self.cap_lr:
+            lr = jnp.minimum(lr, 1 / jnp.sqrt(t))
         sq = grad * grad + self.eps1
         new = dict(slots)
         if self.is_factored(param):
@@ -87,3 +95,4 @@ class AdafactorRule(Rule):
     def config(self):
         return {'eps': (self.eps1, self.eps2), 'clip_threshold': self.clip_threshold,
                 'decay_rate': self.decay_rate, 'beta1': self.beta1, 'factored': self.factored}
+        # cap_lr is a rule form (Keras's), not an option of brainopt.Adafactor: not in its repr

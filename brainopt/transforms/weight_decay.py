@@ -43,9 +43,15 @@ def decay_mask(names, exclude: Exclude):
     return frozenset(n for n in names if not _excluded(exclude, n))
 
 
+def coefficient(weight_decay, name):
+    """The coefficient of leaf ``name``: ``weight_decay`` is one number, or a dict ``{leaf name: number}``
+    (an optimizer whose leaves decay differently, as Keras's Muon's AdamW leaves; a missing leaf: 0)."""
+    return weight_decay.get(name, 0.0) if isinstance(weight_decay, dict) else weight_decay
+
+
 def add_coupled(grads, params, weight_decay, mask):
     """L2 penalty: ``g + weight_decay * p`` (torch.optim and braintools meaning)."""
-    return {k: g + weight_decay * params[k] if k in mask else g for k, g in grads.items()}
+    return {k: g + coefficient(weight_decay, k) * params[k] if k in mask else g for k, g in grads.items()}
 
 
 def apply_decoupled(params, weight_decay, lr, mask):
@@ -53,8 +59,14 @@ def apply_decoupled(params, weight_decay, lr, mask):
 
     ``lr=None``: ``p - p * weight_decay``, not scaled by the learning rate (brainpy 2.x).
     """
-    factor = weight_decay if lr is None else weight_decay * lr
-    return {k: p - p * jnp.asarray(factor).astype(p.dtype) if k in mask else p for k, p in params.items()}
+    out = {}
+    for k, p in params.items():
+        wd = coefficient(weight_decay, k)
+        if k in mask and not (isinstance(wd, (int, float)) and wd == 0):
+            factor = wd if lr is None else wd * lr
+            p = p - p * jnp.asarray(factor).astype(p.dtype)
+        out[k] = p
+    return out
 
 
 def proximal(params, deltas, weight_decay, lr, mask):
@@ -64,6 +76,6 @@ def proximal(params, deltas, weight_decay, lr, mask):
     for k, d in deltas.items():
         if k in mask:
             p = params[k]
-            d = (p + d) / (1 + jnp.asarray(weight_decay * lr).astype(p.dtype)) - p
+            d = (p + d) / (1 + jnp.asarray(coefficient(weight_decay, k) * lr).astype(p.dtype)) - p
         out[k] = d
     return out
