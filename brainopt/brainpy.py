@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 
 import brainopt.optimizers as _o
+from brainopt import _eager
 from brainopt.rules.adam import AdamRule
 from brainopt.rules.adan import AdanRule
 from brainopt.rules.lars import LarsRule
@@ -319,8 +320,46 @@ def _decay(owner, weight_decay, mode='decoupled_unscaled'):
     return dict(weight_decay=_real(owner, 'weight_decay', weight_decay, 0., 1.), weight_decay_mode=mode)
 
 
+def _implicit(owner, where, positional, named, kind, prefix):
+    """``{key: object}`` from brainpy's forms: objects, lists/tuples of them, dicts of them, and keywords."""
+    out = {}
+
+    def take(key, obj):
+        if not isinstance(obj, kind):
+            raise TypeError(f'{owner}.{where}: {key!r} must be a {getattr(kind, "__name__", kind)}, '
+                            f'got {type(obj).__name__}')
+        out[key] = obj
+
+    for item in positional:
+        if isinstance(item, dict):
+            for k, v in item.items():
+                take(k, v)
+        elif isinstance(item, (list, tuple)):
+            for v in item:
+                take(f'{prefix}{id(v)}', v)
+        else:
+            take(f'{prefix}{id(item)}', item)
+    for k, v in named.items():
+        take(k, v)
+    return out
+
+
+class _Registered:
+    """What register_implicit_vars / register_implicit_nodes recorded; a plain object, so that brainstate.graph
+    does not count those States as the optimizer's memory."""
+
+    def __init__(self):
+        self.vars, self.nodes = {}, {}
+
+
 class _Brainpy:
     """brainpy's registration, checkpoint and inspection methods, over a brainopt optimizer."""
+
+    @property
+    def _implicit(self):
+        if '_implicit_registry' not in vars(self):
+            self._implicit_registry = _Registered()
+        return self._implicit_registry
 
     def register_train_vars(self, train_vars=None):
         """Register a dict ``{name: State}`` of variables to train (brainpy's name)."""
@@ -351,12 +390,54 @@ class _Brainpy:
                              f'{len(grads)} != {len(self._weights.entries)}!')
 
     def vars(self, method='absolute', level=-1, include_self=True, exclude_types=None):
-        """The optimizer's own States (its accumulators and counters), ``{dotted path: State}``."""
-        return {'.'.join(map(str, k)): v for k, v in brainstate.graph.states(self).items()}
+        """The optimizer's own States (its accumulators and counters), ``{dotted path: State}``, and those
+        given to :meth:`register_implicit_vars` under their keys."""
+        own = {'.'.join(map(str, k)): v for k, v in brainstate.graph.states(self).items()}
+        return {**own, **self._implicit.vars}
 
     def nodes(self, method='absolute', level=-1, include_self=True):
-        """``{name: self}``: an optimizer has no child nodes."""
-        return {self.name: self} if include_self else {}
+        """``{name: self}`` and the nodes given to :meth:`register_implicit_nodes` under their keys."""
+        return {**({self.name: self} if include_self else {}), **self._implicit.nodes}
+
+    def register_implicit_vars(self, *variables, var_cls=None, **named_variables):
+        """Record States that :meth:`vars` lists (brainpy's method): each positional argument is a State, a
+        list/tuple of States (keyed ``var<id>``, as brainpy keys them) or a dict ``{key: State}``; keyword
+        arguments are ``key=State``. ``var_cls`` (default ``brainstate.State``) is the type each must have."""
+        self._implicit.vars.update(_implicit(type(self).__name__, 'register_implicit_vars', variables,
+                                             named_variables, brainstate.State if var_cls is None else var_cls, 'var'))
+
+    def register_implicit_nodes(self, *nodes, node_cls=None, **named_nodes):
+        """Record objects that :meth:`nodes` lists (brainpy's method), given as for
+        :meth:`register_implicit_vars` (keys ``node<id>``); ``node_cls`` defaults to ``brainstate.graph.Node``."""
+        self._implicit.nodes.update(_implicit(type(self).__name__, 'register_implicit_nodes', nodes, named_nodes,
+                                              brainstate.graph.Node if node_cls is None else node_cls, 'node'))
+
+    def tree_flatten(self):
+        """``(values, aux)``: the arrays of the optimizer's own States (its memory; brainpy's dynamic values)
+        and what :meth:`tree_unflatten` needs to rebuild it. The arrays are the States' own: like any array
+        read from an optimizer State, they are donated (invalid) after its next eager update."""
+        graphdef, states = brainstate.graph.treefy_split(self)
+        values, treedef = jax.tree_util.tree_flatten(states)
+        return tuple(values), (graphdef, treedef)
+
+    @classmethod
+    def tree_unflatten(cls, aux, dynamic_values):
+        """A new optimizer of this class, with the configuration and registered parameters of the one that
+        :meth:`tree_flatten` flattened, whose memory holds copies of ``dynamic_values``."""
+        graphdef, treedef = aux
+        if len(dynamic_values) != treedef.num_leaves:
+            raise ValueError(f'{cls.__name__}.tree_unflatten: expected {treedef.num_leaves} values, '
+                             f'got {len(dynamic_values)}')
+        values = [jnp.array(v, copy=True) for v in dynamic_values]
+        new = brainstate.graph.treefy_merge(graphdef, jax.tree_util.tree_unflatten(treedef, values))
+        if not isinstance(new, cls):
+            raise TypeError(f'{cls.__name__}.tree_unflatten: aux describes a {type(new).__name__}')
+        new._ownership = _eager.Ownership()     # its own record of the arrays it wrote, never the original's
+        implicit, new._implicit_registry = new._implicit, _Registered()
+        new._implicit.vars.update(implicit.vars)
+        new._implicit.nodes.update(implicit.nodes)
+        new._reset_compiled()
+        return new
 
     def unique_name(self, name=None, type_=None):
         """The optimizer's name (``name``, when given)."""

@@ -99,6 +99,39 @@ def test_brainpy_page():
     assert sorted(opt.vars()) == ['slots.acc_delta', 'slots.square_avg', 'step_count']
     np.testing.assert_array_equal(opt.vars()['step_count'].value, 12)
     assert opt.cpu() is opt and opt.to(jax.devices('cpu')[0]) is opt
+    # register_implicit_vars / register_implicit_nodes: listed by vars() / nodes() (brainpy's keys), type-checked
+    extra, loose = brainstate.State(jnp.zeros(2)), brainstate.State(jnp.ones(1))
+    opt.register_implicit_vars({'extra': extra}, [loose], named=brainstate.ShortTermState(jnp.ones(1)))
+    assert opt.vars()['extra'] is extra and opt.vars()[f'var{id(loose)}'] is loose and 'named' in opt.vars()
+    with pytest.raises(TypeError, match="'extra2' must be a ParamState"):
+        opt.register_implicit_vars({'extra2': extra}, var_cls=brainstate.ParamState)
+    child = brainstate.nn.Linear(2, 2)
+    opt.register_implicit_nodes({'child': child})
+    assert opt.nodes() == {'ada': opt, 'child': child}
+    with pytest.raises(TypeError, match="'bad' must be a Node"):
+        opt.register_implicit_nodes(bad=3)
+    # tree_flatten / tree_unflatten: the memory as arrays, and a new optimizer (same configuration and parameters)
+    # holding copies of them; it trains on as the original would, and never touches the original's arrays
+    values, aux = opt.tree_flatten()
+    assert sorted(np.shape(v) for v in values) == sorted([()] + [np.shape(s.value) for s in states.values()] * 2)
+    twin = bp.Adadelta.tree_unflatten(aux, values)
+    assert type(twin) is bp.Adadelta and twin is not opt and twin.step_count is not opt.step_count
+    assert twin.vars()['extra'] is extra
+    for slot in ('square_avg', 'acc_delta'):
+        for n in states:
+            np.testing.assert_array_equal(twin.get_slot(slot, n), opt.get_slot(slot, n))
+    before = {n: np.asarray(s.value) for n, s in states.items()}
+    g = {n: jnp.full(s.value.shape, 0.5) for n, s in states.items()}
+    twin.update(g)
+    after_twin = {n: np.asarray(s.value) for n, s in states.items()}
+    for n, s in states.items():
+        s.value = jnp.asarray(before[n])
+    opt.update(g)
+    for n, s in states.items():
+        np.testing.assert_array_equal(np.asarray(s.value), after_twin[n])
+    assert int(opt.step_count.value) == int(twin.step_count.value) == 13
+    with pytest.raises(ValueError, match=f'expected {len(values)} values, got {len(values) - 1}'):
+        bp.Adadelta.tree_unflatten(aux, opt.tree_flatten()[0][:-1])
     # register_train_vars later, state_dict / load_state_dict and save_states / load_states into a fresh one
     late = brainstate.ParamState(jnp.ones(3))
     opt.register_train_vars({'late': late})
@@ -114,7 +147,7 @@ def test_brainpy_page():
             fresh.load_states(path, verbose=False)
         for slot in ('square_avg', 'acc_delta'):
             np.testing.assert_array_equal(fresh.get_slot(slot, 'late'), opt.get_slot(slot, 'late'))
-        assert int(fresh.step_count.value) == 13
+        assert int(fresh.step_count.value) == 14      # 12 + the twin check's update + the late one
 
 
 # -- 003: braintools.optim ------------------------------------------------------------------------------------
