@@ -61,6 +61,7 @@ class Entry(NamedTuple):
     units: Tuple[object, ...]     # unit per leaf, or None
     shapes: Tuple[Tuple[int, ...], ...]
     dtypes: Tuple[object, ...]
+    simple: bool                  # one array leaf, no unit: its leaf name is the State's name
 
 
 def describe_leaves(path, state) -> Entry:
@@ -78,13 +79,14 @@ def describe_leaves(path, state) -> Entry:
         us.append(unit)
         shapes.append(tuple(np.shape(mantissa)))
         dtypes.append(dtype)
-    return Entry(path, name, state, treedef, tuple(leaves), tuple(us), tuple(shapes), tuple(dtypes))
+    simple = len(leaves) == 1 and us[0] is None and treedef.num_nodes == 1 and leaves[0] == name
+    return Entry(path, name, state, treedef, tuple(leaves), tuple(us), tuple(shapes), tuple(dtypes), simple)
 
 
 def _fast_access(kind):
     """A predicate ``plain(state)``: True when reading (``kind='read'``) or writing ``state.value``
     would do nothing but get or set ``_value``: an ordinary State, no brainstate trace running, no
-    hook of that kind registered on it or globally. Returns None when no State qualifies.
+    hook registered on it, no hook of that kind registered globally. Returns None when no State qualifies.
 
     ``State.value`` costs about 3 us to read and 20 us to write (trace records,
     tracer and tree checks, hook dispatch); outside every trace and without
@@ -101,8 +103,9 @@ def _fast_access(kind):
 
     def plain(state):
         d = vars(state)
-        return (type(state) in classes and '_value' in d and not isinstance(d['_value'], invalidated)
-                and not any(d['_hooks_manager'].has_hooks(n) for n in names))
+        # the hook manager's own flag: set while any hook of any kind is registered on this State
+        return (type(state) in classes and not d['_hooks_manager']._has_hooks
+                and not isinstance(d.get('_value', invalidated), invalidated))
     return plain
 
 
@@ -116,14 +119,18 @@ def _find_internals():
                    if c.value is base.value and c._read_value is base._read_value
                    and c._write_value is base._write_value}
         probe = brainstate.ParamState(jnp.zeros(()))
-        if not {'_value', '_hooks_manager'} <= set(vars(probe)) or not hasattr(probe.hooks, 'has_hooks'):
+        if not {'_value', '_hooks_manager'} <= set(vars(probe)) or probe.hooks._has_hooks is not False:
+            return None
+        probe.register_hook('read', lambda ctx: None)
+        if probe.hooks._has_hooks is not True:          # the flag must follow registration
             return None
         return TRACE_CONTEXT, GlobalHookRegistry, _InvalidatedTraceValue, frozenset(classes)
-    except (ImportError, AttributeError):  # pragma: no cover - another brainstate
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - another brainstate
         return None
 
 
 _INTERNALS = _find_internals()
+_ArrayImpl = type(jnp.zeros(()))
 
 
 def read_params(entries: List[Entry]) -> Dict[str, jax.Array]:
@@ -133,25 +140,28 @@ def read_params(entries: List[Entry]) -> Dict[str, jax.Array]:
     for e in entries:
         state = e.state
         value = vars(state)['_value'] if plain is not None and plain(state) else state.value
-        if len(e.leaves) == 1 and e.units[0] is None and not isinstance(value, (dict, list, tuple)):
+        if e.simple and type(value) is _ArrayImpl:
+            out[e.name] = value
+        elif len(e.leaves) == 1 and e.units[0] is None and not isinstance(value, (dict, list, tuple)):
             out[e.leaves[0]] = units.split(value)[0]
-            continue
-        for name, leaf in zip(e.leaves, jax.tree.leaves(value, is_leaf=units.is_quantity)):
-            out[name] = units.split(leaf)[0]
+        else:
+            for name, leaf in zip(e.leaves, jax.tree.leaves(value, is_leaf=units.is_quantity)):
+                out[name] = units.split(leaf)[0]
     return out
 
 
 def write_params(entries: List[Entry], values: Dict[str, jax.Array]):
     plain = _fast_access('write')
     for e in entries:
-        if len(e.leaves) == 1 and e.units[0] is None and e.treedef.num_nodes == 1:
-            value = values[e.leaves[0]]
+        if e.simple:
+            value = values[e.name]
         else:
             value = jax.tree.unflatten(e.treedef, [units.merge(values[n], u_) for n, u_ in zip(e.leaves, e.units)])
         state = e.state
         if plain is not None and plain(state):
-            vars(state)['_value'] = value
-            vars(state)['_been_writen'] = True
+            d = vars(state)
+            d['_value'] = value
+            d['_been_writen'] = True
         else:
             state.value = value
 
