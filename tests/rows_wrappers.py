@@ -44,7 +44,8 @@ ROWS = [
         ('param_diffs', 'grad_diffs', 'prev_grad', 'prev_step'),
         [('memory_size', 0, ValueError), ('memory_size', 2.5, TypeError), ('linesearch', 'zoom', ValueError),
          ('tolerance_grad', -1.0, ValueError), ('max_linesearch_steps', -1, ValueError),
-         ('scale_init_precond', 1, TypeError)]
+         ('scale_init_precond', 1, TypeError), ('weight_decay_mode', 'decoupled', ValueError),
+         ('weight_decay_mode', 'decoupled_first', ValueError), ('weight_decay_mode', 'proximal', ValueError)]
         + [c for c in COMMON_BAD if c[0] not in LBFGS_REFUSES],
         slot_shapes=_lbfgs_history, global_slots=('param_diffs', 'grad_diffs', 'prev_grad', 'prev_step'),
         refuses=LBFGS_REFUSES,

@@ -67,7 +67,8 @@ def good_grads(model):
 def generic_bad_hyperparams(info):
     """Out-of-range values of the hyperparameters that the issue names, for each one the row's class takes."""
     params = inspect.signature(info.cls.__init__).parameters
-    cases = [('lr', -1.0, ValueError), ('lr', 'fast', TypeError),
+    cases = [('lr', -1.0, ValueError), ('lr', 'fast', TypeError), ('lr', float('inf'), ValueError),
+             ('lr', float('nan'), ValueError),
              ('gradient_accumulation_steps', 0, ValueError), ('gradient_accumulation_steps', -2, ValueError),
              ('gradient_accumulation_steps', 1.5, TypeError), ('gradient_accumulation_steps', 2.0, TypeError),
              ('ema_momentum', -0.01, ValueError), ('ema_momentum', 1.01, ValueError)]

@@ -154,8 +154,9 @@ class LBFGS(Optimizer):
                 raise ValueError(f'{owner}: {k} is not supported: L-BFGS builds its curvature pairs (and the line '
                                  f'search its Wolfe tests) from the gradients of one objective, which clipped '
                                  f'gradients are not; bound the step with lr or the line search')
-        if options.get('weight_decay_mode', 'coupled') == 'decoupled':
-            raise ValueError(f"{owner}: weight_decay_mode='decoupled' is not supported: a decoupled shrink is not "
+        if options.get('weight_decay_mode', 'coupled') != 'coupled':
+            raise ValueError(f"{owner}: weight_decay_mode must be 'coupled', got "
+                             f"{options['weight_decay_mode']!r}: a decoupled shrink is not "
                              f"the gradient of an objective, which L-BFGS's curvature pairs assume; the coupled "
                              f"default adds (weight_decay/2)*|x|^2 to the objective")
         if options.get('gradient_accumulation_steps') not in (None, 1):

@@ -30,11 +30,13 @@ class LRSource:
                 raise ValueError(f'{where}a Quantity lr must be a scalar, got shape {np.shape(lr.mantissa)}')
             value = float(lr.to_decimal(units.si_unit(lr.unit)))
             if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f'{where}lr must be >= 0, got {lr}')
+                raise ValueError(f'{where}lr must be a finite number >= 0, got {lr}')
             self.unit = lr.unit
             self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
         elif isinstance(lr, numbers.Real) and not isinstance(lr, bool):
             value = real('lr', lr, low=0., owner=owner)
+            if not np.isfinite(value):
+                raise ValueError(f'{owner + ": " if owner else ""}lr must be a finite number >= 0, got {value!r}')
             self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
         elif hasattr(lr, 'lr_at') and hasattr(lr, 'state_values'):
             self.scheduler = lr
