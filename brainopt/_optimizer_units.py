@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from . import units
+from .rules.base import shared_scope
 from .transforms.lr import describe
 
 __all__ = []
@@ -151,7 +152,8 @@ class UnitsMixin:
     def _rule_update(self, grads, params, slots, count, lr, physical):
         """``rule.update``; with Quantity epsilons, once per set of parameters that share their numbers."""
         if not self._quantity_hypers:
-            return self.rule.update(grads, params, slots, count, lr)
+            with shared_scope():
+                return self.rule.update(grads, params, slots, count, lr)
         parts = {}
         for k in grads:
             p_unit = self._leaf_units.get(k)
@@ -165,8 +167,9 @@ class UnitsMixin:
             for numbers, keys in parts.items():
                 for n, v in zip(names, numbers):
                     setattr(owner, n, v)
-                d, sl = self.rule.update({k: grads[k] for k in keys}, {k: params[k] for k in keys},
-                                         {s: {k: v[k] for k in keys} for s, v in slots.items()}, count, lr)
+                with shared_scope():        # the hyperparameters differ between parts: one scope each
+                    d, sl = self.rule.update({k: grads[k] for k in keys}, {k: params[k] for k in keys},
+                                             {s: {k: v[k] for k in keys} for s, v in slots.items()}, count, lr)
                 deltas.update(d)
                 for s, v in sl.items():
                     new[s].update(v)

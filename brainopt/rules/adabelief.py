@@ -1,7 +1,7 @@
 """AdaBelief (Zhuang et al., 2020): Adam whose second moment tracks the gradient's deviation from its mean."""
 import jax.numpy as jnp
 
-from .adam import bias_correction
+from .adam import corrected
 from .base import Rule, full_like
 
 __all__ = ['AdaBeliefRule']
@@ -45,9 +45,8 @@ class AdaBeliefRule(Rule):
         new = {'exp_avg': m, 'exp_avg_var': s}
         if self.amsgrad:
             s = new['max_exp_avg_var'] = jnp.maximum(slots['max_exp_avg_var'], s)
-        step = (count + 1).astype(jnp.float32)
-        m_hat = m / bias_correction(b1, step).astype(dt)
-        s_hat = s / bias_correction(b2, step).astype(dt)
+        m_hat = m / corrected(b1, count, dt)
+        s_hat = s / corrected(b2, count, dt)
         return -lr.astype(dt) * (m_hat / (jnp.sqrt(s_hat) + self.eps)), new
 
     def config(self):

@@ -3,7 +3,7 @@ import math
 
 import jax.numpy as jnp
 
-from .base import Rule, full_like
+from .base import Rule, full_like, shared
 
 __all__ = ['AdamRule']
 
@@ -19,6 +19,13 @@ def bias_correction(beta: float, step):
     if beta == 0:
         return jnp.ones_like(step)
     return -jnp.expm1(step * jnp.float32(math.log(beta)))
+
+
+def corrected(beta: float, count, dt):
+    """:func:`bias_correction` at ``t = count + 1``, cast to ``dt``: computed once per update call
+    (:func:`brainopt.rules.base.shared`), not once per parameter."""
+    return shared(('bias_correction', beta, dt), (count,),
+                  lambda c: bias_correction(beta, (c + 1).astype(jnp.float32)).astype(dt))
 
 
 def lerp(start, end, weight: float):
@@ -83,23 +90,30 @@ class AdamRule(Rule):
         new = {'exp_avg': m, 'exp_avg_sq': v}
         if self.amsgrad:
             v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)
-        step = (count + 1).astype(jnp.float32)
-        step_size = (lr / bias_correction(b1, step)).astype(dt)
-        denom = jnp.sqrt(v) / jnp.sqrt(bias_correction(b2, step)).astype(dt) + self.eps
+        step_size, root_bc2 = shared((type(self), 'adam', b1, b2, dt), (count, lr), lambda c, r: self._corrections(c, r, dt))
+        denom = jnp.sqrt(v) / root_bc2 + self.eps
         return -step_size * m / denom, new
+
+    def _corrections(self, count, lr, dt):
+        """``lr / (1 - b1^t)`` and ``sqrt(1 - b2^t)`` (the same for every parameter of a dtype)."""
+        step = (count + 1).astype(jnp.float32)
+        return (lr / bias_correction(self.b1, step)).astype(dt), jnp.sqrt(bias_correction(self.b2, step)).astype(dt)
 
     def _keras_update(self, grad, slots, count, lr):
         # keras/src/optimizers/adam.py, operation by operation
         b1, b2, dt = self.b1, self.b2, grad.dtype
-        t = (count + 1).astype(dt)
-        b1_power, b2_power = jnp.power(jnp.asarray(b1, dt), t), jnp.power(jnp.asarray(b2, dt), t)
-        alpha = lr.astype(dt) * jnp.sqrt(1 - b2_power) / (1 - b1_power)
+        alpha = shared((type(self), 'keras', b1, b2, dt), (count, lr), lambda c, r: self._keras_alpha(c, r, dt))
         m = slots['exp_avg'] + (grad - slots['exp_avg']) * (1 - b1)
         v = slots['exp_avg_sq'] + (grad * grad - slots['exp_avg_sq']) * (1 - b2)
         new = {'exp_avg': m, 'exp_avg_sq': v}
         if self.amsgrad:
             v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)
         return -(m * alpha) / (jnp.sqrt(v) + self.eps), new
+
+    def _keras_alpha(self, count, lr, dt):
+        t = (count + 1).astype(dt)
+        b1_power, b2_power = jnp.power(jnp.asarray(self.b1, dt), t), jnp.power(jnp.asarray(self.b2, dt), t)
+        return lr.astype(dt) * jnp.sqrt(1 - b2_power) / (1 - b1_power)
 
     def config(self):
         return {'betas': (self.b1, self.b2), 'eps': self.eps, 'amsgrad': self.amsgrad,

@@ -10,7 +10,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from .adam import bias_correction, lerp
+from .adam import bias_correction, corrected, lerp
 from .base import Rule, full_like
 
 __all__ = ['AdamaxRule', 'NadamRule', 'RAdamRule']
@@ -157,8 +157,7 @@ class NadamRule(Rule):
         b2, dt = self.b2, grad.dtype
         m = lerp(slots['exp_avg'], grad, 1 - self.b1)
         v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
-        step = (count + 1).astype(jnp.float32)
-        denom = jnp.sqrt(v / bias_correction(b2, step).astype(dt)) + self.eps
+        denom = jnp.sqrt(v / corrected(b2, count, dt)) + self.eps
         c_grad, c_mom = self.coefficients(count, lr)
         delta = -c_grad.astype(dt) * grad / denom + -c_mom.astype(dt) * m / denom
         return delta, {'exp_avg': m, 'exp_avg_sq': v}
@@ -237,7 +236,7 @@ class RAdamRule(Rule):
         v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
         new = {'exp_avg': m, 'exp_avg_sq': v}
         step = (count + 1).astype(jnp.float32)
-        scaled = m / bias_correction(b1, step).astype(dt) * lr.astype(dt)
+        scaled = m / corrected(b1, count, dt) * lr.astype(dt)
         if self.rho_inf <= 5:                       # beta2 <= 2/3: never rectified
             return -scaled, new
         rho = jnp.maximum(self.rho(step), 5.)

@@ -1,7 +1,7 @@
 """Adan (Xie et al., 2022): adaptive Nesterov momentum through a moving average of gradient differences."""
 import jax.numpy as jnp
 
-from .adam import bias_correction
+from .adam import corrected
 from .base import full_like
 from .lamb import DecayInRule
 
@@ -58,10 +58,9 @@ class AdanRule(DecayInRule):
         w = b2 if self.paper_diff_weight else 1 - b2     # the weight of the gradient difference
         sq = grad + w * diff
         n = (1 - b3) * (sq * sq) + b3 * slots['exp_avg_sq']
-        step = (count + 1).astype(jnp.float32)
-        m_hat = m / bias_correction(b1, step).astype(dt)
-        d_hat = d / bias_correction(b2, step).astype(dt)
-        n_hat = n / bias_correction(b3, step).astype(dt)
+        m_hat = m / corrected(b1, count, dt)
+        d_hat = d / corrected(b2, count, dt)
+        n_hat = n / corrected(b3, count, dt)
         u = (m_hat + w * d_hat) / (jnp.sqrt(n_hat) + self.eps)
         new = {'exp_avg': m, 'exp_avg_diff': d, 'exp_avg_sq': n, 'prev_grad': grad}
         lr = lr.astype(dt)

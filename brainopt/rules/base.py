@@ -4,6 +4,8 @@ An update rule is its slots plus a short function. It never sees loss
 scaling, accumulation, clipping, weight decay, EMA or units: the engine
 (:mod:`brainopt.optimizer`) applies those around it, once, for every rule.
 """
+import contextlib
+import threading
 from typing import Dict, Optional, Tuple
 
 import jax
@@ -86,6 +88,40 @@ class Rule:
     def __repr__(self):
         args = ', '.join(f'{k}={v!r}' for k, v in self.config().items())
         return f'{type(self).__name__}({args})'
+
+
+_SHARED = threading.local()
+
+
+@contextlib.contextmanager
+def shared_scope():
+    """Within one ``rule.update`` call, :func:`shared` computes each per-step scalar once (the engine opens it)."""
+    outer = getattr(_SHARED, 'memo', None)
+    _SHARED.memo = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _SHARED.memo = outer
+
+
+def shared(key, args, fn):
+    """``fn(*args)``, computed once per update call for the same ``key`` and the same ``args`` objects.
+
+    For the scalars that depend on the step and the learning rate but not on
+    the parameter (bias corrections, a step size cast to the parameter's
+    dtype): a rule computes them per leaf, and tracing 400 leaves would trace
+    them 400 times (XLA merges the copies, but tracing each costs time). The
+    arrays in ``args`` stay referenced while the scope is open, so their ids
+    are unique. Outside a scope it simply calls ``fn``.
+    """
+    memo = getattr(_SHARED, 'memo', None)
+    if memo is None:
+        return fn(*args)
+    k = (key, tuple(id(a) for a in args))
+    hit = memo.get(k)
+    if hit is None:
+        hit = memo[k] = (fn(*args), args)
+    return hit[0]
 
 
 def full_like(param, value):

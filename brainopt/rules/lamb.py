@@ -6,7 +6,7 @@ AdamW), where neither the engine's coupled nor its decoupled decay can put it.
 """
 import jax.numpy as jnp
 
-from .adam import bias_correction, lerp
+from .adam import corrected, lerp
 from .base import Rule, full_like
 
 __all__ = ['DecayInRule', 'LambRule']
@@ -86,9 +86,8 @@ class LambRule(DecayInRule):
         b1, b2, dt = self.b1, self.b2, grad.dtype
         m = lerp(slots['exp_avg'], grad, 1 - b1)
         v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
-        step = (count + 1).astype(jnp.float32)
-        m_hat = m / bias_correction(b1, step).astype(dt)
-        v_hat = v / bias_correction(b2, step).astype(dt)
+        m_hat = m / corrected(b1, count, dt)
+        v_hat = v / corrected(b2, count, dt)
         r = m_hat / (jnp.sqrt(v_hat) + self.eps)
         if weight_decay:
             r = r + weight_decay * param

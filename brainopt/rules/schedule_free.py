@@ -1,7 +1,7 @@
 """Schedule-free SGD and AdamW (Defazio et al., 2024): averaging instead of a schedule."""
 import jax.numpy as jnp
 
-from .adam import bias_correction
+from .adam import corrected
 from .base import full_like
 from .lamb import DecayInRule
 
@@ -61,7 +61,7 @@ class ScheduleFreeRule(DecayInRule):
         new = {'weight_sum': weight_sum, 'lr_max': lr_max}
         if self.base == 'adamw':
             v = new['exp_avg_sq'] = slots['exp_avg_sq'] * self.b2 + (1 - self.b2) * grad * grad
-            u = grad / (jnp.sqrt(v / bias_correction(self.b2, step).astype(dt)) + self.eps)
+            u = grad / (jnp.sqrt(v / corrected(self.b2, count, dt)) + self.eps)
             if weight_decay:
                 u = u + weight_decay * param
         else:

@@ -1,7 +1,7 @@
 """Yogi (Zaheer, Reddi, Sachan, Kale and Kumar, 2018): Adam with an additive second moment."""
 import jax.numpy as jnp
 
-from .adam import bias_correction
+from .adam import corrected
 from .base import Rule, full_like
 
 __all__ = ['YogiRule']
@@ -40,9 +40,8 @@ class YogiRule(Rule):
         g2 = grad * grad
         v = slots['exp_avg_sq']
         v = v - (1 - b2) * jnp.sign(v - g2) * g2
-        step = (count + 1).astype(jnp.float32)
-        m_hat = m / bias_correction(b1, step).astype(dt)
-        v_hat = v / bias_correction(b2, step).astype(dt)
+        m_hat = m / corrected(b1, count, dt)
+        v_hat = v / corrected(b2, count, dt)
         return -lr.astype(dt) * (m_hat / (jnp.sqrt(v_hat) + self.eps)), {'exp_avg': m, 'exp_avg_sq': v}
 
     def config(self):
