@@ -51,7 +51,8 @@ class Muon(Optimizer):
     - ``weight_decay`` (default 0.1, torch's) is decoupled,
       :math:`\theta \leftarrow \theta - \eta\lambda\theta`, for every
       parameter not excluded by ``weight_decay_exclude`` (Keras has a
-      separate ``adam_weight_decay``).
+      separate ``adam_weight_decay`` for the AdamW parameters:
+      :class:`brainopt.keras.Muon` takes it).
 
     Slots: ``momentum_buffer`` (every parameter; Adam's first moment for the
     non-2-D ones) and ``exp_avg_sq`` (Adam's second moment; a zero-size
