@@ -454,12 +454,20 @@ class _Brainpy:
         return self.to(jax.devices('cpu')[0])
 
     def cuda(self):
-        """Move the optimizer's States to the first GPU."""
-        return self.to(jax.devices('gpu')[0])
+        """Move the optimizer's States to the first GPU (a RuntimeError, nothing moved, where JAX has none)."""
+        return self.to(self._first_device('gpu', 'cuda'))
 
     def tpu(self):
-        """Move the optimizer's States to the first TPU."""
-        return self.to(jax.devices('tpu')[0])
+        """Move the optimizer's States to the first TPU (a RuntimeError, nothing moved, where JAX has none)."""
+        return self.to(self._first_device('tpu', 'tpu'))
+
+    def _first_device(self, platform, method):
+        try:
+            return jax.devices(platform)[0]
+        except RuntimeError as e:
+            raise RuntimeError(f'{type(self).__name__}.{method}(): JAX has no {platform.upper()} here (it reports: '
+                               f'{str(e).splitlines()[0]}); install jax for that device, or use cpu() / '
+                               f'to(device)') from None
 
     def load_state_dict(self, state_dict, warn=True, compatible='v2'):
         """Load what :meth:`state_dict` returned (``warn`` and ``compatible`` are accepted for brainpy's

@@ -99,6 +99,20 @@ def test_brainpy_page():
     assert sorted(opt.vars()) == ['slots.acc_delta', 'slots.square_avg', 'step_count']
     np.testing.assert_array_equal(opt.vars()['step_count'].value, 12)
     assert opt.cpu() is opt and opt.to(jax.devices('cpu')[0]) is opt
+    # cuda() / tpu(): move where JAX has the device; elsewhere one clear error and nothing moved
+    for method, platform in (('cuda', 'gpu'), ('tpu', 'tpu')):
+        try:
+            jax.devices(platform)
+        except RuntimeError:
+            before = {k: v.value for k, v in opt.vars().items()}
+            with pytest.raises(RuntimeError, match=rf'Adadelta\.{method}\(\): JAX has no {platform.upper()} here'):
+                getattr(opt, method)()
+            assert all(opt.vars()[k].value is v for k, v in before.items())
+        else:  # pragma: no cover - a machine with the device
+            assert getattr(opt, method)() is opt
+            assert all(x.devices() == {jax.devices(platform)[0]} for v in opt.vars().values()
+                       for x in jax.tree.leaves(v.value))
+            opt.cpu()
     # register_implicit_vars / register_implicit_nodes: listed by vars() / nodes() (brainpy's keys), type-checked
     extra, loose = brainstate.State(jnp.zeros(2)), brainstate.State(jnp.ones(1))
     opt.register_implicit_vars({'extra': extra}, [loose], named=brainstate.ShortTermState(jnp.ones(1)))
