@@ -155,8 +155,11 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
         self.rule = rule
         self._groups = []
         self.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=owner)
-        if weight_decay_mode not in decay.MODES:
-            raise ValueError(f"{owner}: weight_decay_mode must be one of {', '.join(map(repr, decay.MODES))}, "
+        # 'rule': the rule applies the decay itself (Lamb, Novograd, ...); also when a wrapper (SAM, Lookahead)
+        # takes such an optimizer as its template
+        modes = decay.MODES + (('rule',) if hasattr(getattr(rule, 'inner', rule), 'decay_of') else ())
+        if weight_decay_mode not in modes:
+            raise ValueError(f"{owner}: weight_decay_mode must be one of {', '.join(map(repr, modes))}, "
                              f"got {weight_decay_mode!r}")
         self.weight_decay_mode = weight_decay_mode
         if not (weight_decay_exclude is None or callable(weight_decay_exclude) or isinstance(weight_decay_exclude, str)

@@ -148,3 +148,28 @@ def test_lbfgs_schedule_sets_the_step_length_of_each_iteration():
         by_hand.update(grad())
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), scheduled[-1],
                  _values(model))
+
+
+def test_wrappers_take_a_template_whose_rule_decays_itself():
+    """SAM and Lookahead around Lamb (weight_decay_mode='rule': the decay is inside the trust ratio) keep that
+    decay. SAM(rho=0) and a Lookahead that never syncs within the run are then Lamb itself: optax.lamb with the
+    same weight decay, step for step (both failed to construct before: 'rule' was not an engine mode)."""
+    import optax
+    g_seq = [np.random.default_rng(t).standard_normal(5).astype(np.float32) for t in range(8)]
+    p0 = np.random.default_rng(9).standard_normal(5).astype(np.float32)
+    tx = optax.lamb(0.05, weight_decay=0.3)
+    p, st = jnp.asarray(p0), tx.init(jnp.asarray(p0))
+    expected = []
+    for g in g_seq:
+        u, st = tx.update(jnp.asarray(g), st, p)
+        p = optax.apply_updates(p, u)
+        expected.append(np.asarray(p))
+    for make in (lambda: brainopt.SAM(brainopt.Lamb(lr=0.05, weight_decay=0.3), rho=0.0),
+                 lambda: brainopt.Lookahead(brainopt.Lamb(lr=0.05, weight_decay=0.3), sync_period=100)):
+        w = brainstate.ParamState(jnp.asarray(p0))
+        opt = make().register_trainable_weights({'w': w})
+        assert opt.weight_decay_mode == 'rule'
+        for g, want in zip(g_seq, expected):
+            grads = {'w': jnp.asarray(g)}
+            opt.update(grads, grad_fn=lambda grads=grads: grads) if isinstance(opt, brainopt.SAM) else opt.update(grads)
+            np.testing.assert_allclose(np.asarray(w.value), want, rtol=2e-6, atol=1e-7, err_msg=type(opt).__name__)
