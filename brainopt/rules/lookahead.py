@@ -36,7 +36,8 @@ class LookaheadRule(Rule):
     """
 
     def __init__(self, inner: Rule, sync_period: int, alpha: float, *,
-                 decoupled_weight_decay: float = 0.0, weight_decay_exclude=None, reset_state: bool = False):
+                 decoupled_weight_decay: float = 0.0, weight_decay_exclude=None, reset_state: bool = False,
+                 decay_scaled_by_lr: bool = True, proximal_weight_decay: float = 0.0):
         if isinstance(inner, LookaheadRule):
             raise TypeError('LookaheadRule: the inner rule is already a LookaheadRule; one set of slow weights '
                             'is enough')
@@ -47,6 +48,9 @@ class LookaheadRule(Rule):
         self.alpha = alpha
         self.reset_state = reset_state
         self.decoupled_weight_decay = decoupled_weight_decay
+        self.decay_scaled_by_lr = decay_scaled_by_lr      # False: brainpy's p - wd p ('decoupled_unscaled')
+        # 'proximal' (Adan): the engine turns a step d into (p + d) / (1 + wd lr) - p after this rule
+        self.proximal_weight_decay = proximal_weight_decay
         self.weight_decay_exclude = weight_decay_exclude
         self.slots = tuple(inner.slots) + ('slow',)
         self.lr_unit = getattr(inner, 'lr_unit', None)
@@ -63,7 +67,8 @@ class LookaheadRule(Rule):
         if not self.decoupled_weight_decay:
             return params
         mask = decay.decay_mask(list(params), self.weight_decay_exclude)
-        return decay.apply_decoupled(params, self.decoupled_weight_decay, lr, mask)
+        return decay.apply_decoupled(params, self.decoupled_weight_decay, lr if self.decay_scaled_by_lr else None,
+                                     mask)
 
     def update(self, grads, params, state, count, lr):
         inner_state = {s: state[s] for s in self.inner.slots}
@@ -77,11 +82,18 @@ class LookaheadRule(Rule):
             new_state = {s: {k: jnp.where(sync, fresh[s][k], v) for k, v in by_leaf.items()}
                          for s, by_leaf in new_state.items()}
         out, slow = {}, {}
+        prox = (decay.decay_mask(list(base), self.weight_decay_exclude) if self.proximal_weight_decay
+                else frozenset())
         for k, p in base.items():
+            shrink = 1 + (self.proximal_weight_decay * lr).astype(p.dtype) if k in prox else None
             fast = p + deltas[k].astype(p.dtype)
+            if shrink is not None:          # the weights the engine writes after its proximal step
+                fast = fast / shrink
             phi = state['slow'][k]
             synced = phi + jnp.asarray(self.alpha, phi.dtype) * (fast - phi)
-            out[k] = jnp.where(sync, synced - p, deltas[k].astype(p.dtype))
+            # the step that makes the engine write `synced` (undoing the proximal division it applies next)
+            target = synced if shrink is None else synced * shrink
+            out[k] = jnp.where(sync, target - p, deltas[k].astype(p.dtype))
             slow[k] = jnp.where(sync, synced, phi)
         new_state['slow'] = slow
         return out, new_state
