@@ -20,15 +20,11 @@ class RuleDecayOptimizer(Optimizer):
     """
 
     def __init__(self, rule, lr, weight_decay=0.0, **options):
-        owner = type(self).__name__
-        mode = options.pop('weight_decay_mode', IN_RULE)
-        if mode != IN_RULE:
-            super().__init__(rule, lr, weight_decay=weight_decay, weight_decay_mode=mode, **options)
-            return
-        rule.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=owner)
+        # the engine accepts 'rule' for a rule that decays itself, and then hands it each leaf's coefficient
+        options.setdefault('weight_decay_mode', IN_RULE)
+        if options['weight_decay_mode'] == IN_RULE:
+            rule.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=type(self).__name__)
         super().__init__(rule, lr, weight_decay=weight_decay, **options)
-        # neither engine branch ('coupled', 'decoupled') fires; the rule decays (optimizer.py, _pure_step)
-        self.weight_decay_mode = IN_RULE
 
     def __repr__(self):
         # the engine's repr reports a non-default mode; 'rule' is this class's default
