@@ -51,7 +51,11 @@ ROWS = [
     _with_info(OptimizerInfo('Adafactor', brainopt.Adafactor, dict(lr=0.05), ('row_var', 'col_var', 'variance'),
                              [('eps', (1e-30, -1.0), ValueError), ('eps', 1e-30, TypeError),
                               ('clip_threshold', 0.0, ValueError), ('decay_rate', -0.8, ValueError),
-                              ('beta1', 1.0, ValueError), ('factored', 1, TypeError)] + COMMON_BAD),
+                              ('beta1', 1.0, ValueError), ('factored', 1, TypeError)] + COMMON_BAD,
+                             # the step is scaled by RMS(p) and clipped by RMS(u): two more reductions (each may add
+                             # in another order) and a sqrt per step, and a parameter-proportional step carries each
+                             # step's relative error into the next step's size (the bias starts at exactly 0)
+                             ulps_per_step=32),
                _adafactor_shapes),
     _with_info(OptimizerInfo('SM3', brainopt.SM3, dict(lr=0.05), ('accumulator', 'momentum_buffer'),
                              [('momentum', 1.0, ValueError), ('eps', -1.0, ValueError)] + COMMON_BAD),

@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 
 import brainopt
+from ulps import CROSS_PROGRAM_ULPS_PER_STEP
 
 
 @dataclass
@@ -42,6 +43,9 @@ class OptimizerInfo:
     other_meaning: Tuple[str, ...] = ()
     # the optimizer's attributes holding the compiled computations of an eager update
     compiled: Tuple[str, ...] = ('_compiled',)
+    # how far two differently compiled programs of this optimizer (eager, jit, for_loop) may drift apart per step, in
+    # ulps (tests/ulps.py says why 16); a row whose rule needs more says why where it sets it
+    ulps_per_step: int = CROSS_PROGRAM_ULPS_PER_STEP
 
     def cache_sizes(self, opt):
         """How many compilations each of ``opt``'s eager-update computations holds."""
