@@ -127,6 +127,7 @@ def assert_runs_equal(ours, theirs, what):
     assert_trajectories_close(traj, k_traj, rtol=RTOL, atol=ATOL, err_msg=what)
     assert_trajectories_close(ema, k_ema, rtol=RTOL, atol=ATOL, err_msg=f'{what} (EMA)')
     assert_trajectories_close([final], [k_final], rtol=RTOL, atol=ATOL, err_msg=f'{what} (finalize)')
+    # Keras peer: the same float32 learning-rate formulas, within 4 ulps (< rtol 1e-6)
     np.testing.assert_allclose(lrs, k_lrs, rtol=1e-6, err_msg=f'{what} (learning_rate)')
     assert it == k_it, (what, it, k_it)
 
@@ -170,6 +171,7 @@ def test_exclude_by_state_and_errors():
     opt.exclude_from_weight_decay(var_list=[states['w']])       # after registration: takes effect at once
     opt.update({'w': jnp.zeros((3, 4)), 'b': jnp.zeros(4)})
     np.testing.assert_array_equal(states['w'].value, problem.params0['w'])
+    # float32 p - p * 0.05 vs numpy's float32 p * 0.95: 3 roundings, within 2 ulps (< rtol 1e-6)
     np.testing.assert_allclose(states['b'].value, problem.params0['b'] * (1 - 0.05), rtol=1e-6)
     with pytest.raises(ValueError, match='only one of'):
         bk.Adam(clipnorm=1.0, clipvalue=1.0)

@@ -9,6 +9,7 @@ import pytest
 import brainopt
 from brainopt.rules import Rule
 from table import OPTIMIZERS
+from ulps import assert_ulp_close, cross_program_ulps
 
 
 def states_of(**arrays):
@@ -58,6 +59,7 @@ def test_accumulation_applies_the_mean_and_skips_the_rule_in_between():
     info = opt.update({'w': jnp.asarray(grads[2], jnp.float32)})
     jax.effects_barrier()
     assert bool(info.applied) and rule.executions == 1
+    # the means of small integers (12/3, 15/3, 18/3) times lr 1: exact in float32
     np.testing.assert_allclose(w.value, -np.mean(grads, axis=0), rtol=1e-6)
     np.testing.assert_array_equal(opt.get_slot('grad_accum', 'w'), 0.)
     assert int(opt.step_count.value) == 1 and int(opt.accum_count.value) == 0
@@ -74,7 +76,8 @@ def test_accumulation_equals_one_step_on_the_mean(info):
         for g in micro[4 * k:4 * k + 4]:
             info.update(acc_opt, {'w': jnp.asarray(g)})
         info.update(one_opt, {'w': jnp.asarray(np.mean(micro[4 * k:4 * k + 4], axis=0))})
-    np.testing.assert_allclose(acc_w['w'].value, one_w['w'].value, rtol=1e-5, atol=1e-6)
+    # two brainopt programs (the accumulated mean vs numpy's mean, stepped): 2 optimizer steps
+    assert_ulp_close(acc_w['w'].value, one_w['w'].value, cross_program_ulps(2))
 
 
 def test_skip_nonfinite_moves_nothing(info):
@@ -111,7 +114,7 @@ def test_one_nan_does_not_poison_others_through_global_clipping():
     opt.update({'a': jnp.array([np.nan, 0., 0.]), 'b': jnp.asarray(g_b)})
     assert np.all(np.isfinite(ws['b'].value))
     expected, _ = np_adagrad(np.ones(4, np.float32), g_b / 5.0, np.zeros(4, np.float32), 0.1)
-    np.testing.assert_allclose(ws['b'].value, expected, rtol=1e-6)
+    np.testing.assert_allclose(ws['b'].value, expected, rtol=1e-6)   # float32 numpy, same ~6 roundings: < 8 ulps
 
 
 def test_clipping_order_value_after_global_norm():
@@ -125,6 +128,7 @@ def test_clipping_order_value_after_global_norm():
     norm = np.sqrt(sum(np.sum(v * v) for v in per.values()))                   # sqrt(25 + 100)
     glob = {k: v * 6.5 / norm for k, v in per.items()}
     for k in g:
+        # float32 numpy of the same norms and scalings, ~6 roundings: within 8 ulps (< rtol 1e-6)
         np.testing.assert_allclose(ws[k].value, -np.clip(glob[k], -2.0, 2.0), rtol=1e-6)
 
 
@@ -135,18 +139,20 @@ def test_weight_decay_exclude_by_pattern_and_predicate():
         opt = brainopt.Adagrad(lr=0.1, weight_decay=0.5, weight_decay_exclude=exclude).register_trainable_weights(ws)
         opt.update({'weight': jnp.asarray(g), 'bias': jnp.asarray(g)})
         one = np.ones(2, np.float32)
-        np.testing.assert_allclose(ws['weight'].value, np_adagrad(one, g + 0.5 * one, 0 * one, 0.1)[0], rtol=1e-6)
-        np.testing.assert_allclose(ws['bias'].value, np_adagrad(one, g, 0 * one, 0.1)[0], rtol=1e-6)
+        decayed, plain = np_adagrad(one, g + 0.5 * one, 0 * one, 0.1)[0], np_adagrad(one, g, 0 * one, 0.1)[0]
+        # float32 numpy Adagrad, one step of ~6 roundings: within 8 ulps (< rtol 1e-6)
+        np.testing.assert_allclose(ws['weight'].value, decayed, rtol=1e-6)
+        np.testing.assert_allclose(ws['bias'].value, plain, rtol=1e-6)       # likewise: within 8 ulps
 
 
 def test_update_info_reports_lr_and_norm():
     ws = states_of(a=np.ones(2))
     opt = brainopt.Adagrad(lr=lambda step: 0.1 / (1 + step), loss_scale_factor=4.0).register_trainable_weights(ws)
     lrs = [float(opt.update({'a': jnp.array([4., 0.])}).lr) for _ in range(3)]
-    np.testing.assert_allclose(lrs, [0.1, 0.05, 0.1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(lrs, [0.1, 0.05, 0.1 / 3], rtol=1e-6)    # float32 0.1 / k: 2 roundings, < 2 ulps
     out = opt.update({'a': jnp.array([12., 16.])})
-    np.testing.assert_allclose(float(out.grad_norm), 5.0, rtol=1e-6)       # after loss scaling
-    np.testing.assert_allclose(float(opt.current_lr), 0.1 / 5, rtol=1e-6)
+    np.testing.assert_allclose(float(out.grad_norm), 5.0, rtol=1e-6)       # after loss scaling: exact in float32
+    np.testing.assert_allclose(float(opt.current_lr), 0.1 / 5, rtol=1e-6)  # float32 0.1 / 5: 2 roundings, < 2 ulps
 
 
 def test_ema_context_restores_and_copy_overwrites(info):
@@ -161,6 +167,7 @@ def test_ema_context_restores_and_copy_overwrites(info):
         ema = 0.5 * ema + 0.5 * p                            # Keras: the first update sets avg = p
     trained = np.array(ws['a'].value)
     with opt.ema_weights():
+        # float32 numpy EMA (halvings exact, 3 sums): within 4 ulps (< rtol 1e-6)
         np.testing.assert_allclose(ws['a'].value, ema, rtol=1e-6)
     np.testing.assert_array_equal(ws['a'].value, trained)
     with pytest.raises(ZeroDivisionError):
@@ -168,7 +175,7 @@ def test_ema_context_restores_and_copy_overwrites(info):
             1 / 0
     np.testing.assert_array_equal(ws['a'].value, trained)
     opt.copy_ema_to_params()
-    np.testing.assert_allclose(ws['a'].value, ema, rtol=1e-6)
+    np.testing.assert_allclose(ws['a'].value, ema, rtol=1e-6)     # as above: within 4 ulps (< rtol 1e-6)
     info.update(opt, {'a': jnp.full(3, 0.3)})                 # params do not alias the donated EMA buffer
     assert np.all(np.isfinite(ws['a'].value))
 
@@ -224,8 +231,8 @@ def test_lr_scheduler_object_inside_jit():
     opt = brainopt.Optimizer(CountingRule(), lr=HalvingSchedule()).register_trainable_weights(ws)
     step = brainstate.transform.jit(lambda g: opt.update(g).lr)
     lrs = [float(step({'a': jnp.ones(1)})) for _ in range(5)]
-    np.testing.assert_allclose(lrs, [0.4, 0.4, 0.2, 0.2, 0.1], rtol=1e-6)
-    np.testing.assert_allclose(ws['a'].value, [-sum(lrs)], rtol=1e-6)
+    np.testing.assert_allclose(lrs, [0.4, 0.4, 0.2, 0.2, 0.1], rtol=1e-6)    # float32 0.4 * 2^-k: half an ulp
+    np.testing.assert_allclose(ws['a'].value, [-sum(lrs)], rtol=1e-6)       # 5 float32 sums: within 4 ulps
 
 
 def test_repr_shows_every_option_that_is_not_default():

@@ -60,12 +60,14 @@ def test_grad_scale_and_nan_injection():
 def test_torch_sgd_matches_numpy(problem):
     peers.assert_trajectories_close(
         peers.torch_trajectory(problem, "SGD", lr=0.1), _sgd_reference(problem),
+        # torch's p.add_(g, alpha=-lr) rounds once, numpy twice: ~1 ulp a step, damped by 1 - lr a <= 0.95; atol near 0
         rtol=1e-6, atol=1e-7)
 
 
 def test_keras_sgd_matches_numpy(problem):
     peers.assert_trajectories_close(
         peers.keras_trajectory(problem, "SGD", learning_rate=0.1),
+        # Keras SGD is the numpy p - lr * g bit for bit (peers.py): rtol 1e-6 is slack
         _sgd_reference(problem), rtol=1e-6, atol=1e-7)
 
 
@@ -73,6 +75,7 @@ def test_optax_sgd_matches_numpy(problem):
     import optax
     peers.assert_trajectories_close(
         peers.optax_trajectory(problem, optax.sgd(0.1)), _sgd_reference(problem),
+        # optax.sgd is the numpy p - lr * g bit for bit (peers.py): rtol 1e-6 is slack
         rtol=1e-6, atol=1e-7)
 
 
@@ -124,10 +127,10 @@ def test_torch_and_keras_adagrad_eps_placement(problem):
         # the exact first steps, from the two formulas
         g0 = problem.grad(p0, 0)[n]
         acc = np.float32(0.1) + g0 * g0
-        np.testing.assert_allclose(
-            t[0][n], p0[n] - LR * g0 / (np.sqrt(acc) + np.float32(eps)), rtol=1e-6)
-        np.testing.assert_allclose(
-            k[0][n], p0[n] - LR * g0 / np.sqrt(acc + np.float32(eps)), rtol=1e-6)
+        t_step, k_step = LR * g0 / (np.sqrt(acc) + np.float32(eps)), LR * g0 / np.sqrt(acc + np.float32(eps))
+        # one peer step vs the same ~6 float32 numpy operations: within 8 ulps (< rtol 1e-6)
+        np.testing.assert_allclose(t[0][n], p0[n] - t_step, rtol=1e-6)
+        np.testing.assert_allclose(k[0][n], p0[n] - k_step, rtol=1e-6)     # likewise: within 8 ulps
 
 
 def test_torch_clip_grad_norm_matches_keras_global_clipnorm(problem):
@@ -148,6 +151,7 @@ def test_keras_ema_and_finalize(problem):
     for p in traj[1:]:
         expected.append({n: np.float32(m) * expected[-1][n] + np.float32(1 - m) * p[n]
                          for n in p})
+    # Keras rounds 1 - m in float32, numpy from float64: ~1 ulp a step, damped by m = 0.9, a few ulps (< rtol 1e-6)
     peers.assert_trajectories_close(ema, expected, rtol=1e-6, atol=1e-7)
     final = peers.keras_finalize(problem, "SGD", learning_rate=0.1, use_ema=True,
                                  ema_momentum=m)

@@ -13,6 +13,7 @@ import pytest
 
 import brainopt
 from table import OPTIMIZERS
+from ulps import assert_ulp_close, cross_program_ulps
 
 T = jnp.linspace(0., 50., 26) * u.ms
 V_TRUE, TAU_TRUE = 15.0 * u.mV, 8.0 * u.ms
@@ -52,8 +53,9 @@ def test_same_physical_fit_in_mV_and_in_V(cls, lrs):
     v_mv, tau_a, first, last, _ = fit(cls, lrs, u.mV)
     v_v, tau_b, _, _, _ = fit(cls, lrs, u.volt)
     assert v_mv.unit == u.mV and v_v.unit == u.volt and tau_a.unit == u.ms
-    np.testing.assert_allclose(float(v_v.to_decimal(u.mV)), float(v_mv.to_decimal(u.mV)), rtol=2e-6)
-    np.testing.assert_allclose(float(tau_b.to_decimal(u.ms)), float(tau_a.to_decimal(u.ms)), rtol=2e-6)
+    # the run in V and the run in mV are two programs: 200 steps apart at most
+    assert_ulp_close(np.float32(v_v.to_decimal(u.mV)), np.float32(v_mv.to_decimal(u.mV)), cross_program_ulps(200))
+    assert_ulp_close(np.float32(tau_b.to_decimal(u.ms)), np.float32(tau_a.to_decimal(u.ms)), cross_program_ulps(200))
     assert last < 0.9 * first
 
 
@@ -68,15 +70,17 @@ def test_a_float_lr_is_in_the_stored_unit():
     """The documented meaning of a plain float: a step of 0.3 in whatever unit the parameter is stored in."""
     v_mv, *_ = fit(brainopt.Adam, (0.3, 0.3), u.mV, steps=1)
     v_v, *_ = fit(brainopt.Adam, (0.3, 0.3), u.volt, steps=1)
-    np.testing.assert_allclose(float(v_mv.to_decimal(u.mV)), 10.3, rtol=1e-6)      # one Adam step = lr
-    np.testing.assert_allclose(float(v_v.to_decimal(u.volt)), 0.01 + 0.3, rtol=1e-6)
+    # one Adam step = lr (m / sqrt(v) = 1 but for eps / |g| < 1e-8): float32 p + lr, within 2 ulps (< rtol 1e-6)
+    np.testing.assert_allclose(float(v_mv.to_decimal(u.mV)), 10.3, rtol=1e-6)
+    np.testing.assert_allclose(float(v_v.to_decimal(u.volt)), 0.01 + 0.3, rtol=1e-6)    # likewise: within 2 ulps
 
 
 def test_unit_aware_gradients_give_the_same_fit():
     a = fit(brainopt.Adam, PHYSICAL[1][1], u.mV, steps=20, unit_aware=False)
     b = fit(brainopt.Adam, PHYSICAL[1][1], u.mV, steps=20, unit_aware=True)
-    np.testing.assert_allclose(float(a[0].to_decimal(u.mV)), float(b[0].to_decimal(u.mV)), rtol=1e-6)
-    np.testing.assert_allclose(float(a[1].to_decimal(u.ms)), float(b[1].to_decimal(u.ms)), rtol=1e-6)
+    # unit-aware and plain gradients are two programs: 20 steps apart at most
+    assert_ulp_close(np.float32(a[0].to_decimal(u.mV)), np.float32(b[0].to_decimal(u.mV)), cross_program_ulps(20))
+    assert_ulp_close(np.float32(a[1].to_decimal(u.ms)), np.float32(b[1].to_decimal(u.ms)), cross_program_ulps(20))
 
 
 @pytest.fixture(params=OPTIMIZERS, ids=repr)
@@ -112,8 +116,8 @@ def test_unit_aware_true_trains_every_optimizer_like_unit_aware_false(info):
     for k in runs[0]:
         a, b = runs[0][k].value, runs[1][k].value
         assert u.get_unit(a) == u.get_unit(b) == u.get_unit(_mixed_states()[k].value), k
-        np.testing.assert_allclose(np.asarray(u.get_mantissa(a)), np.asarray(u.get_mantissa(b)), rtol=1e-6,
-                                   atol=1e-7, err_msg=k)
+        # unit-aware and plain gradients are two programs: 5 steps apart at most
+        assert_ulp_close(np.asarray(u.get_mantissa(a)), np.asarray(u.get_mantissa(b)), cross_program_ulps(5), err_msg=k)
     assert not np.allclose(np.asarray(u.get_mantissa(runs[0]['v_th'].value)), [-50.0, -52.0, -49.0])
 
 
@@ -150,6 +154,7 @@ def test_accumulators_carry_their_true_unit():
     phys = brainopt.Adam(lr=1.0 * u.mV).register_trainable_weights({'v': v})
     phys.update({'v': jnp.ones(1) * u.mV})
     assert phys.get_slot('exp_avg_sq', 'v').unit == u.volt ** -2
+    # (1 - b2) g^2 with g = 1e3 / V: two float32 roundings, within 2 ulps (< rtol 1e-6)
     np.testing.assert_allclose(np.asarray(phys.get_slot('exp_avg_sq', 'v').mantissa), (1e3) ** 2 * 1e-3, rtol=1e-6)
 
 
@@ -211,7 +216,9 @@ def test_every_shared_option_trains_quantities_and_keeps_units(options):
         runs.append(states)
     for k, s in runs[0].items():
         assert u.get_unit(s.value) == u.get_unit(_mixed_states()[k].value)
-        np.testing.assert_allclose(np.asarray(u.get_mantissa(s.value)), np.asarray(runs[1][k].value), rtol=1e-6)
+        # Quantities and plain arrays are two programs: 4 steps apart at most
+        assert_ulp_close(np.asarray(u.get_mantissa(s.value)), np.asarray(runs[1][k].value), cross_program_ulps(4),
+                         err_msg=k)
 
 
 def _mixed_states_like(states):

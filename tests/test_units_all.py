@@ -23,6 +23,7 @@ import pytest
 import brainopt
 from brainopt import units
 from table import OPTIMIZERS
+from ulps import assert_ulp_close, cross_program_ulps
 
 START = [-50.0, -52.0, -49.0]
 TARGET = -51.0
@@ -83,7 +84,7 @@ def test_quantity_lr_is_physical_for_every_optimizer(info):
         info.update(opt, g, lambda: grad()[0])
     assert a.value.unit == u.mV and b.value.unit == u.volt
     in_mv_a, in_mv_b = np.asarray(a.value.to_decimal(u.mV)), np.asarray(b.value.to_decimal(u.mV))
-    np.testing.assert_allclose(in_mv_b, in_mv_a, rtol=2e-6, atol=2e-5, err_msg=info.name)
+    assert_ulp_close(in_mv_b, in_mv_a, cross_program_ulps(6), err_msg=info.name)   # V vs mV: two programs, 6 steps
     assert not np.allclose(in_mv_a, START), f'{info.name} did not move'
     assert float(loss()) < float(first), f'{info.name}: {float(first)} -> {float(loss())}'
 
@@ -117,8 +118,8 @@ def test_lbfgs_quantity_lr_without_line_search_is_physical():
     grad = brainstate.transform.grad(loss, grad_states={'a': a, 'b': b})
     for _ in range(5):
         opt.update(grad())
-    np.testing.assert_allclose(np.asarray(b.value.to_decimal(u.mV)), np.asarray(a.value.to_decimal(u.mV)),
-                               rtol=2e-6)
+    # the parameter in V and the one in mV are two programs: 5 steps apart at most
+    assert_ulp_close(np.asarray(b.value.to_decimal(u.mV)), np.asarray(a.value.to_decimal(u.mV)), cross_program_ulps(5))
     # torch's first step, min(1, 1/|g|_1) * lr * g, is a pure number: with a physical lr it is taken in SI units
     # (here 0.5 V); the quasi-Newton steps after it are in the parameter's unit
     assert np.all(np.isfinite(np.asarray(a.value.mantissa))) and not np.allclose(np.asarray(a.value.mantissa), START)
@@ -145,8 +146,9 @@ def test_quantity_eps_is_converted_to_each_parameters_unit():
     # with a Quantity lr the rule runs in SI units, eps too: the same physical fit in mV and in V
     phys_mv, _ = _adam_run(u.mV, 1.0 / u.mV, lr=0.1 * u.mV)
     phys_v, _ = _adam_run(u.volt, 1.0 / u.mV, lr=0.1 * u.mV)
-    np.testing.assert_allclose(phys_v * 1e3, phys_mv, rtol=2e-6)
-    np.testing.assert_allclose(phys_mv, in_mv, rtol=2e-6)
+    # V vs mV storage, and a Quantity lr vs a float one, are two programs each: 4 steps apart at most
+    assert_ulp_close(phys_v * 1e3, phys_mv, cross_program_ulps(4))
+    assert_ulp_close(phys_mv, in_mv, cross_program_ulps(4))
     # an epsilon under the root is in the gradient's unit squared (Adagrad inside, RMSprop inside, SM3)
     inside, _ = _adam_run(u.mV, 0.5 / u.mV ** 2, cls=brainopt.Adagrad, eps_placement='inside')
     np.testing.assert_array_equal(inside, _adam_run(u.mV, 0.5, cls=brainopt.Adagrad, eps_placement='inside')[0])
@@ -196,8 +198,9 @@ def test_quantity_schedule_is_a_physical_lr():
     x = np.asarray(START, np.float64)                       # the formula, in mV: lr_t = 0.02 * 0.5 ** (t // 2)
     for t in range(5):
         x = x - 0.02 * 0.5 ** (t // 2) * 2 * (x - TARGET)
+    # float32 vs the float64 formula: 5 damped steps of ~4 roundings at |x| ~ 50, within 10 ulps (< rtol 1e-6)
     np.testing.assert_allclose(runs[u.mV], x, rtol=1e-6)
-    np.testing.assert_allclose(runs[u.volt], x, rtol=1e-6)
+    np.testing.assert_allclose(runs[u.volt], x, rtol=1e-6)      # in V, plus 2 unit conversions: within 12 ulps
     v = brainstate.ParamState(jnp.asarray(START) * u.mV)
     with pytest.raises(ValueError, match=r"StepLR.* does not fit parameter 'v' in mV: SGDRule needs an lr in mV\^2"):
         brainopt.SGD(lr=brainopt.StepLR(base_lr=0.02 * u.mV, step_size=2)).register_trainable_weights({'v': v})
@@ -234,5 +237,6 @@ def test_switching_to_a_quantity_lr_carries_the_accumulators_over():
         return np.asarray(v.value.mantissa), opt
     plain, _ = run(False)
     switched, opt = run(True)
-    np.testing.assert_allclose(switched, plain, rtol=2e-6)
+    # the runs share their first 3 steps; after the switch they are two programs: 3 steps apart at most
+    assert_ulp_close(switched, plain, cross_program_ulps(3))
     assert opt.get_slot('exp_avg_sq', 'v').unit == u.volt ** -2
