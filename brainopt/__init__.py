@@ -1,6 +1,6 @@
 """brainopt: gradient optimizers and learning-rate schedules for brainstate."""
 from . import optimizers, rules, schedules, transforms
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from .optimizer import Optimizer, OptimState, UpdateInfo
 from .train import train_step
 from .optimizers import *  # noqa: F401,F403  (every public optimizer; see optimizers/__init__.py)
@@ -17,7 +17,7 @@ __all__ = (
     # the engine
     ['Optimizer', 'OptimState', 'UpdateInfo', 'train_step']
     # checkpoints
-    + ['save_checkpoint', 'load_checkpoint', 'CheckpointError']
+    + ['save_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'CheckpointError']
     # optimizers and schedules, as their packages list them
     + list(optimizers.__all__) + list(schedules.__all__)
     # modules

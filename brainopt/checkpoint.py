@@ -11,17 +11,25 @@ with ``allow_pickle=False``, so loading never runs code. One JSON entry,
 array's dtype (bfloat16 and other ml_dtypes are stored bit-for-bit as
 unsigned integers) and each Quantity's unit. Writing goes to a temporary file
 in the same directory, is flushed to disk, and replaces the target with one
-atomic ``os.replace``: a crash in the middle leaves the previous file intact.
+atomic ``os.replace``: a crash in the middle leaves the previous file intact,
+and the next save removes the temporary file it left (see
+:mod:`brainopt.checkpoint_file`, which also numbers and rotates checkpoints).
 
-Loading checks everything (structure, paths, shapes, dtypes, units, the
-optimizer's type, the format version) before it writes anything, so after an
-error nothing is half-loaded.
+Loading reads the whole file first: every zip entry's CRC-32, every array and
+the header are checked and decoded, and a truncated, damaged or unreadable
+file raises :class:`CheckpointError` naming it. Then it checks everything
+(structure, paths, shapes, dtypes, units, the optimizer's type, the format
+version) before it writes anything, so after an error nothing is half-loaded.
 """
+import contextlib
 import difflib
-import io
+import errno
 import json
+import operator
 import os
-import tempfile
+import struct
+import zipfile
+import zlib
 from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
@@ -32,9 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _registry as registry
+from . import checkpoint_file as files
 from . import units
 
-__all__ = ['save_checkpoint', 'load_checkpoint', 'CheckpointError', 'FORMAT_VERSION']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'CheckpointError', 'FORMAT_VERSION']
 
 #: the version this brainopt writes; it reads this one and every older one
 FORMAT_VERSION = 1
@@ -43,7 +52,13 @@ _FORMAT = 'brainopt-checkpoint'
 
 
 class CheckpointError(ValueError):
-    """A state dict or checkpoint file does not fit what it is loaded into."""
+    """A state dict or checkpoint file does not fit what it is loaded into, or a checkpoint file is missing,
+    truncated, damaged, or cannot be read or written. A failed write is also an ``OSError`` (with the
+    ``errno`` of the failure)."""
+
+
+class _WriteError(CheckpointError, OSError):
+    """save_checkpoint could not write the file: a CheckpointError, and an OSError as before."""
 
 
 # -- the optimizer's state dict ----------------------------------------------------------------
@@ -282,120 +297,135 @@ def _load_model(plan):
 
 
 # -- the file ----------------------------------------------------------------------------------
-def _unit_to_json(unit):
-    return {'dim': [float(x) for x in unit.dim._dims], 'scale': unit.scale, 'base': unit.base,
-            'factor': unit.factor, 'name': unit.name, 'dispname': unit.dispname}
-
-
-def _unit_from_json(d):
-    return u.Unit(dim=u.get_or_create_dimension([float(x) for x in d['dim']]), scale=d['scale'], base=d['base'],
-                  factor=d['factor'], name=d['name'], dispname=d['dispname'])
-
-
-def _encode(tree, arrays):
-    """JSON skeleton of a nested dict; arrays go to ``arrays`` (``a<i>``), strings stay inline."""
-    if isinstance(tree, Mapping):
-        for k in tree:
-            if not isinstance(k, str):
-                raise TypeError(f'save_checkpoint: keys must be strings, got {k!r}')
-        return {'dict': {k: _encode(v, arrays) for k, v in tree.items()}}
-    if isinstance(tree, str):
-        return {'str': tree}
-    unit = None
-    if units.is_quantity(tree):
-        tree, unit = tree.mantissa, tree.unit
-    if isinstance(tree, (bool, int, float)):
-        tree = np.asarray(tree)
-    if not hasattr(tree, 'dtype'):
-        raise TypeError(f'save_checkpoint: cannot save a {type(tree).__name__}; expected arrays, Quantities, '
-                        f'strings and dicts of them')
-    a = np.asarray(tree)
-    dtype = str(a.dtype)
-    if a.dtype.kind == 'V' or a.dtype.name not in np.sctypeDict:     # bfloat16, float8: store the bits
-        a = a.view(np.dtype(f'u{a.dtype.itemsize}'))
-    key = f'a{len(arrays)}'
-    arrays[key] = a
-    node = {'array': key, 'dtype': dtype}
-    if unit is not None:
-        node['unit'] = _unit_to_json(unit)
-    return node
-
-
-def _decode(node, archive):
-    if 'dict' in node:
-        return {k: _decode(v, archive) for k, v in node['dict'].items()}
-    if 'str' in node:
-        return node['str']
-    a = archive[node['array']]
-    if str(a.dtype) != node['dtype']:
-        a = a.view(jnp.dtype(node['dtype']))
-    return u.Quantity(a, unit=_unit_from_json(node['unit'])) if 'unit' in node else a
-
-
-def _write_atomic(path, payload: Dict[str, Any], meta: Dict[str, Any]):
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            buf = io.BytesIO()
-            np.savez(buf, **payload, **{_META: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes it private; a checkpoint gets a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:                                     # make the rename itself durable
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
 def write_file(path, content: Dict[str, Any]):
+    """Encode ``content`` and write it to ``path`` atomically (an OSError if the disk refuses)."""
     arrays = {}
-    meta = {'format': _FORMAT, 'version': FORMAT_VERSION, 'tree': _encode(content, arrays)}
-    _write_atomic(path, arrays, meta)
+    meta = {'format': _FORMAT, 'version': FORMAT_VERSION, 'tree': files.encode(content, arrays)}
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    files.write_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+# what zipfile, numpy, json and zlib raise on a truncated or damaged file (zipfile: a flipped flag bit asks for
+# encryption or an unknown compression, NotImplementedError / RuntimeError)
+_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, EOFError, ValueError, KeyError,
+           IndexError, TypeError, NotImplementedError, RuntimeError, OverflowError, OSError)
+
+
+@contextlib.contextmanager
+def _reading(where, what):
+    """Any error while a checkpoint is read and decoded: a CheckpointError naming the file (nothing is loaded
+    until reading is done)."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except _DAMAGE as e:
+        if isinstance(e, OSError) and e.errno not in (None, errno.EINVAL):     # the disk's error, not the data's
+            raise CheckpointError(f'{where} could not be read ({e.strerror or e}); nothing was loaded') from e
+        if 'allow_pickle' in str(e):
+            raise CheckpointError(f'{where} holds a pickled object array, and loading never unpickles '
+                                  f'(allow_pickle=False): {e}; nothing was loaded') from e
+        raise CheckpointError(f'{where} is truncated or damaged ({what}): {type(e).__name__}: {e}; '
+                              f'nothing was loaded') from e
+
+
+def _open(path, where):
+    try:
+        return open(path, 'rb')
+    except FileNotFoundError as e:
+        raise CheckpointError(f'{where} does not exist; nothing was loaded') from e
+    except IsADirectoryError as e:
+        raise CheckpointError(f'{where} is a directory, not a checkpoint file (brainopt.latest_checkpoint('
+                              f'directory) finds the newest checkpoint in a directory); nothing was loaded') from e
+    except PermissionError as e:
+        raise CheckpointError(f'{where} cannot be read: permission denied; nothing was loaded') from e
+    except OSError as e:
+        raise CheckpointError(f'{where} could not be read ({e.strerror or e}); nothing was loaded') from e
+
+
+def _verify(archive, f):
+    """Read every entry to its end: zipfile checks each one's local header against the directory, and its CRC.
+    Every entry the end record counts must be there (zipfile stops early, silently, at a damaged length)."""
+    infos = archive.infolist()
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        raise zipfile.BadZipFile('an entry name appears twice in the zip directory')
+    total = files.entries_in_end_record(f)
+    if total is not None and total != len(infos):
+        raise zipfile.BadZipFile(f'the zip end record counts {total} entries, its directory lists {len(infos)}')
+    for info in infos:
+        with archive.open(info) as m:
+            while m.read(1 << 20):
+                pass
+    return set(names)
+
+
+def _array(archive, key):
+    with archive.open(key + '.npy') as m:
+        return np.lib.format.read_array(m, allow_pickle=False)
 
 
 def read_file(path) -> Dict[str, Any]:
+    """The content of a checkpoint file, every byte checked and every array decoded (nothing is loaded)."""
     path = os.fspath(path)
+    where = f'load_checkpoint: {path!r}'
+    with _open(path, where) as f, _reading(where, 'not a complete zip archive'):
+        if os.fstat(f.fileno()).st_size == 0:
+            raise CheckpointError(f'{where} is empty (0 bytes); nothing was loaded')
+        try:
+            archive = zipfile.ZipFile(f)
+        except zipfile.BadZipFile as e:
+            f.seek(0)
+            head = f.read(4)
+            if not (head.startswith(b'PK') or b'PK\x03\x04'.startswith(head)):
+                raise CheckpointError(f'{where} is not a brainopt checkpoint: not a .npz (zip) archive, it begins '
+                                      f'with {head!r}; nothing was loaded') from e
+            raise
+        with archive:
+            with _reading(where, 'a zip entry is damaged'):
+                names = _verify(archive, f)
+            if _META + '.npy' not in names:
+                raise CheckpointError(f'load_checkpoint: {path!r} is a .npz file without brainopt\'s header; '
+                                      f'it was not written by brainopt.save_checkpoint; nothing was loaded')
+            with _reading(where, "brainopt's header is damaged"):
+                meta = json.loads(bytes(_array(archive, _META)).decode())
+                if not isinstance(meta, dict):
+                    raise TypeError(f'the header is a JSON {type(meta).__name__}, not an object')
+            if meta.get('format') != _FORMAT:
+                raise CheckpointError(f'load_checkpoint: {path!r} has format {meta.get("format")!r}, not '
+                                      f'{_FORMAT!r}; nothing was loaded')
+            version = meta.get('version')
+            if not isinstance(version, int) or version > FORMAT_VERSION:
+                raise CheckpointError(f'load_checkpoint: {path!r} was written in format version {version}, newer '
+                                      f'than the version {FORMAT_VERSION} this brainopt reads; upgrade brainopt; '
+                                      f'nothing was loaded')
+            with _reading(where, 'an array or the structure is damaged'):
+                return files.decode(meta['tree'], lambda key: _array(archive, key))
+
+
+def _count(name, value, minimum, what):
+    """An int argument (any integer scalar, not a bool) of at least ``minimum``."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f'load_checkpoint: {path!r} is not a readable brainopt checkpoint ({e})') from e
-    with archive:
-        if _META not in archive.files:
-            raise CheckpointError(f'load_checkpoint: {path!r} is a .npz file without brainopt\'s header; '
-                                  f'it was not written by brainopt.save_checkpoint')
-        meta = json.loads(bytes(archive[_META]).decode())
-        if meta.get('format') != _FORMAT:
-            raise CheckpointError(f'load_checkpoint: {path!r} has format {meta.get("format")!r}, not {_FORMAT!r}')
-        version = meta.get('version')
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise CheckpointError(f'load_checkpoint: {path!r} was written in format version {version}, newer '
-                                  f'than the version {FORMAT_VERSION} this brainopt reads; upgrade brainopt')
-        return _decode(meta['tree'], archive)
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f'save_checkpoint: {name} must be an int, got {value!r} ({type(value).__name__})') from None
+    if value < minimum:
+        raise ValueError(f'save_checkpoint: {name} must be {what}, got {value}')
+    return value
 
 
-def save_checkpoint(path, *, model=None, optimizer=None, extra: Optional[Dict[str, Any]] = None):
+def save_checkpoint(path, *, model=None, optimizer=None, extra: Optional[Dict[str, Any]] = None,
+                    step: Optional[int] = None, keep: Optional[int] = None) -> str:
     """Save training state to one file, atomically.
 
     Parameters
     ----------
     path : str or os.PathLike
         The file to write (conventionally ``*.npz``). An existing file is
-        replaced only once the new one is completely on disk.
+        replaced only once the new one is completely on disk. With ``step``,
+        the directory that holds the numbered checkpoints (created if needed).
     model : brainstate.graph.Node or dict of States, optional
         A model (its long-term States: parameters and other persistent
         values) or any dict / pytree of States, saved under their paths.
@@ -403,6 +433,33 @@ def save_checkpoint(path, *, model=None, optimizer=None, extra: Optional[Dict[st
         Saved as :meth:`brainopt.Optimizer.state_dict`.
     extra : dict, optional
         More arrays, numbers or strings to keep (the epoch, a data seed).
+    step : int, optional
+        Number the checkpoint: the file is ``path/checkpoint_{step:08d}.npz``
+        (``checkpoint_00000042.npz``), which :func:`latest_checkpoint` finds.
+    keep : int, optional
+        With ``step``: after the new file is on disk, keep only the newest
+        ``keep`` numbered checkpoints of the directory (by step; the one just
+        written is always kept) and delete the older ones. None keeps all.
+
+    Returns
+    -------
+    str
+        The path of the file written.
+
+    Raises
+    ------
+    CheckpointError
+        If the file cannot be written (disk full, file too large, permission
+        denied): the message names the path and the reason; the previous
+        checkpoint is unchanged and no temporary file is left. The error is
+        also an ``OSError`` and comes from the one the system raised.
+
+    Notes
+    -----
+    A save killed in the middle leaves the previous checkpoint intact and a
+    hidden ``.{name}.{host}-{pid}.{random}.tmp`` beside it; the next save to
+    the same path (with ``step``: to the same directory) deletes it, unless it
+    belongs to a process still running on this host.
 
     Examples
     --------
@@ -411,16 +468,38 @@ def save_checkpoint(path, *, model=None, optimizer=None, extra: Optional[Dict[st
     >>> opt = brainopt.Adam(lr=0.1).register_trainable_weights({'w': w})
     >>> _ = opt.update({'w': jnp.ones(3)})
     >>> path = os.path.join(tempfile.mkdtemp(), 'ckpt.npz')
-    >>> brainopt.save_checkpoint(path, model={'w': w}, optimizer=opt, extra={'epoch': 1})
+    >>> brainopt.save_checkpoint(path, model={'w': w}, optimizer=opt, extra={'epoch': 1}) == path
+    True
     >>> w2 = brainstate.ParamState(jnp.zeros(3))
     >>> opt2 = brainopt.Adam(lr=0.1).register_trainable_weights({'w': w2})
     >>> int(brainopt.load_checkpoint(path, model={'w': w2}, optimizer=opt2)['epoch'])
     1
     >>> bool((w2.value == w.value).all()), int(opt2.step_count.value)
     (True, 1)
+
+    Numbered checkpoints, the newest two kept:
+
+    >>> folder = tempfile.mkdtemp()
+    >>> for step in (100, 200, 300):
+    ...     written = brainopt.save_checkpoint(folder, step=step, keep=2, model={'w': w}, optimizer=opt)
+    >>> sorted(os.listdir(folder))
+    ['checkpoint_00000200.npz', 'checkpoint_00000300.npz']
     """
+    if step is not None:
+        step = _count('step', step, 0, 'a non-negative int')
+    if keep is not None:
+        if step is None:
+            raise ValueError('save_checkpoint: keep= needs step=: rotation keeps the newest numbered checkpoints '
+                             '(path is then their directory, each file checkpoint_<step>.npz)')
+        keep = _count('keep', keep, 1, 'an int >= 1 (how many checkpoints to keep) or None (keep all)')
     if model is None and optimizer is None and not extra:
         raise ValueError('save_checkpoint: nothing to save; pass model=, optimizer= or extra=')
+    target = os.fspath(path)
+    if step is not None:
+        if os.path.exists(target) and not os.path.isdir(target):
+            raise CheckpointError(f'save_checkpoint: {target!r} is a file; with step= the path is the directory '
+                                  f'that holds the numbered checkpoints')
+        target = os.path.join(target, files.step_name(step))
     content = {}
     if model is not None:
         content['model'] = model_state_dict(model)
@@ -428,15 +507,29 @@ def save_checkpoint(path, *, model=None, optimizer=None, extra: Optional[Dict[st
         content['optimizer'] = optimizer.state_dict()
     if extra:
         content['extra'] = dict(extra)
-    write_file(path, content)
+    try:
+        if step is not None:
+            files.remove_leftovers(path)          # what interrupted saves of any step left in the directory
+        write_file(target, content)
+    except OSError as e:
+        kept = 'the previous checkpoint is unchanged' if os.path.isfile(target) else 'no file was written'
+        error = _WriteError(f'save_checkpoint: could not write {target!r}: {e.strerror or e}; {kept}')
+        error.errno = e.errno
+        raise error from e
+    if keep is not None:
+        files.rotate(path, keep, step)
+    return target
 
 
 def load_checkpoint(path, *, model=None, optimizer=None) -> Dict[str, Any]:
     """Load what :func:`save_checkpoint` wrote into a model and an optimizer.
 
-    Everything is checked first (paths, shapes, dtypes, units, the optimizer's
-    type, the format version): an error names what differs, and nothing is
-    loaded.
+    The whole file is read and checked first: a missing, empty, truncated
+    or damaged file (every zip entry's CRC-32 is verified), a directory, or
+    one that cannot be read raises :class:`CheckpointError` naming the path
+    and what is wrong. Then everything is checked against the model and the
+    optimizer (paths, shapes, dtypes, units, the optimizer's type, the format
+    version): an error names what differs. After any error nothing is loaded.
 
     Returns
     -------
@@ -454,3 +547,45 @@ def load_checkpoint(path, *, model=None, optimizer=None) -> Dict[str, Any]:
     if plan is not None:
         _load_model(plan)
     return content.get('extra', {})
+
+
+def latest_checkpoint(directory) -> Optional[str]:
+    """The numbered checkpoint of the highest step in a directory.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Where :func:`save_checkpoint` wrote with ``step=``.
+
+    Returns
+    -------
+    str or None
+        The path of ``checkpoint_{step:08d}.npz`` with the highest step, or
+        None if the directory holds none or does not exist. Only files named
+        exactly so count: temporary files of a save in progress or killed,
+        and any other file, are never returned.
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``directory`` is a file.
+
+    Examples
+    --------
+    >>> import brainstate, brainopt, jax.numpy as jnp, tempfile, os
+    >>> w = brainstate.ParamState(jnp.ones(3))
+    >>> folder = tempfile.mkdtemp()
+    >>> brainopt.latest_checkpoint(folder) is None
+    True
+    >>> for step in (5, 10):
+    ...     _ = brainopt.save_checkpoint(folder, step=step, model={'w': w})
+    >>> os.path.basename(brainopt.latest_checkpoint(folder))
+    'checkpoint_00000010.npz'
+    """
+    directory = os.fspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        error = NotADirectoryError(f'latest_checkpoint: {directory!r} is a file, not a directory of checkpoints')
+        error.errno = errno.ENOTDIR
+        raise error
+    found = files.numbered(directory)
+    return found[max(found)] if found else None
