@@ -151,13 +151,14 @@ def unit_from_json(d):
                   factor=d['factor'], name=d['name'], dispname=d['dispname'])
 
 
-def encode(tree, arrays):
-    """JSON skeleton of a nested dict; arrays go to ``arrays`` (``a<i>``), strings stay inline."""
+def encode(tree, arrays, path=''):
+    """JSON skeleton of a nested dict; arrays go to ``arrays`` (``a<i>``), strings stay inline. ``path`` names the
+    entry in errors (``['extra']['ids']``). Raises before anything is written."""
     if isinstance(tree, Mapping):
         for k in tree:
             if not isinstance(k, str):
-                raise TypeError(f'save_checkpoint: keys must be strings, got {k!r}')
-        return {'dict': {k: encode(v, arrays) for k, v in tree.items()}}
+                raise TypeError(f'save_checkpoint: keys must be strings, got {k!r} in {path or "the content"}')
+        return {'dict': {k: encode(v, arrays, f'{path}[{k!r}]') for k, v in tree.items()}}
     if isinstance(tree, str):
         return {'str': tree}
     unit = None
@@ -166,8 +167,12 @@ def encode(tree, arrays):
     if isinstance(tree, (bool, int, float)):
         tree = np.asarray(tree)
     if not hasattr(tree, 'dtype'):
-        raise TypeError(f'save_checkpoint: cannot save a {type(tree).__name__}; expected arrays, Quantities, '
-                        f'strings and dicts of them')
+        raise TypeError(f'save_checkpoint: {path} is a {type(tree).__name__}, which a checkpoint cannot hold; '
+                        f'expected arrays, numbers, Quantities, strings and dicts of them; nothing was written')
+    if np.dtype(tree.dtype).hasobject:
+        raise TypeError(f'save_checkpoint: {path} is an array of Python objects (dtype object), which only pickle '
+                        f'could store and a checkpoint never holds; convert it to a numeric or string array '
+                        f'(np.asarray(..., dtype=...)); nothing was written')
     a = np.asarray(tree)
     dtype = str(a.dtype)
     if a.dtype.kind == 'V' or a.dtype.name not in np.sctypeDict:     # bfloat16, float8: store the bits

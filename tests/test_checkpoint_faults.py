@@ -462,3 +462,30 @@ def test_bad_step_and_keep_are_refused_before_anything_is_written(tmp_path, kwar
         brainopt.save_checkpoint(tmp_path / 'run', extra={'epoch': 1}, **kwargs)
     assert str(e.value).startswith('save_checkpoint: ') and message in str(e.value), str(e.value)
     assert listing(tmp_path) == []
+
+
+# -- what a checkpoint cannot hold ---------------------------------------------------------------------
+@pytest.mark.parametrize('value,words', [
+    (np.array([{'a': 1}, None], dtype=object), ['array of Python objects', 'dtype object']),
+    (np.array(['a', 1, 2.5], dtype=object), ['array of Python objects']),
+    ([1, 2, 3], ['is a list', 'cannot hold']),
+    (object(), ['is a object', 'cannot hold']),
+])
+def test_extra_that_only_pickle_could_store_is_refused_before_writing(tmp_path, value, words):
+    """save_checkpoint refuses an ``extra`` value that the no-pickle format cannot hold, naming its key, and writes
+    nothing (before: an object array was pickled into the file, and load_checkpoint refused its own file)."""
+    model, opt = trained(steps=1)
+    path = tmp_path / 'ck.npz'
+    brainopt.save_checkpoint(path, model=model, optimizer=opt, extra={'epoch': 1})
+    before = path.read_bytes()
+    with pytest.raises(TypeError) as e:
+        brainopt.save_checkpoint(path, model=model, optimizer=opt, extra={'epoch': 2, 'ids': value})
+    message = str(e.value)
+    assert "['extra']['ids']" in message and 'nothing was written' in message, message
+    for w in words:
+        assert w in message, message
+    assert path.read_bytes() == before and listing(tmp_path) == ['ck.npz']
+    # a string array and numbers are stored without pickle, and load back
+    brainopt.save_checkpoint(path, model=model, optimizer=opt, extra={'names': np.array(['a', 'bc']), 'epoch': 2})
+    extra = brainopt.load_checkpoint(path, model=model, optimizer=opt)
+    assert list(extra['names']) == ['a', 'bc'] and int(extra['epoch']) == 2
