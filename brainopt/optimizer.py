@@ -308,7 +308,9 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
             keys), or any dict / nested dict / list of States. A State's
             value may be an array, a Quantity, or a pytree of them. Calling
             it again adds new weights and keeps every existing accumulator;
-            a State already registered is ignored.
+            a State registered by an earlier call is ignored (it keeps its
+            first path). One State under two paths in one call is an error:
+            it would be trained twice per update.
 
         Returns
         -------
@@ -377,9 +379,19 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
         w = self._weights
         new = []
         taken = set(w.leaf_names)
+        seen = {}                                # id(state) -> its path in this call
         for path, state in registry.flatten_states(states, where=where).items():
+            if id(state) in seen:
+                raise ValueError(f'{where}: one State is given under two paths, {registry.path_str(seen[id(state)])!r} '
+                                 f'and {registry.path_str(path)!r}; it would be trained twice per update. Give each '
+                                 f'State once; nothing was registered')
+            seen[id(state)] = path
             if id(state) in w.ids:
-                continue
+                if where != 'register_trainable_weights':
+                    first = next(e.name for e in w.entries if e.state is state)
+                    raise ValueError(f'{where}: the State at {registry.path_str(path)!r} is already registered (as '
+                                     f'{first!r}); a State trains in one parameter group only; nothing was registered')
+                continue                         # registering a model again: its known States keep their path
             if path in w.by_path:
                 raise ValueError(f'{where}: path {registry.path_str(path)!r} is already '
                                  f'registered to another State')
