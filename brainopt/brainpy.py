@@ -50,6 +50,7 @@ import jax.numpy as jnp
 
 import brainopt.optimizers as _o
 from brainopt import _eager
+from brainopt import _validate as check
 from brainopt.rules.adam import AdamRule
 from brainopt.rules.adan import AdanRule
 from brainopt.rules.lars import LarsRule
@@ -71,9 +72,10 @@ __all__ = [
 def _real(owner, name, value, low=None, high=None):
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f'{owner}: {name} must be a real number, got {value!r}')
+    value = check.real(name, value, owner=owner)        # finite: NaN and +-inf are refused
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f'{owner}: {name} must be in [{low}, {high}], got {value!r}')
-    return float(value)
+    return value
 
 
 def _int(owner, name, value, low):
@@ -276,7 +278,7 @@ class PiecewiseConstantLR(CallBasedScheduler):
         if len(boundaries) != len(values) - 1:
             raise ValueError(f'PiecewiseConstantLR: boundaries must be one shorter than values, got '
                              f'{len(boundaries)} boundaries and {len(values)} values')
-        self.boundaries = tuple(float(b) for b in boundaries)
+        self.boundaries = tuple(_real('PiecewiseConstantLR', 'boundaries', b) for b in boundaries)
         self.values = tuple(_real('PiecewiseConstantLR', 'values', v, low=0.) for v in values)
 
     def _value(self, i):
@@ -354,6 +356,11 @@ class _Registered:
 
 class _Brainpy:
     """brainpy's registration, checkpoint and inspection methods, over a brainopt optimizer."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if '__init__' in cls.__dict__:      # NaN and +-inf refused under this dialect's argument names
+            cls.__init__ = check.finite_arguments(cls.__dict__['__init__'])
 
     @property
     def _implicit(self):

@@ -98,6 +98,11 @@ def _options(owner, learning_rate, name, kwargs, weight_decay_default=None):
 class _Keras:
     """Keras's attributes and methods, over a brainopt optimizer."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if '__init__' in cls.__dict__:      # NaN and +-inf refused under this dialect's argument names
+            cls.__init__ = check.finite_arguments(cls.__dict__['__init__'])
+
     @property
     def iterations(self):
         """Updates applied (Keras's ``iterations``: calls // ``gradient_accumulation_steps``)."""
@@ -235,8 +240,8 @@ class Muon(_Keras, _o.Muon):
                  epsilon=1e-7, weight_decay=0.004, name=None, exclude_layers=None, exclude_embeddings=True,
                  muon_a=3.4445, muon_b=-4.775, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5,
                  nesterov=True, rms_rate=0.2, **kwargs):
-        if not isinstance(rms_rate, (int, float)) or isinstance(rms_rate, bool) or not rms_rate > 0:
-            raise ValueError(f'Muon: rms_rate must be a positive number, got {rms_rate!r}')
+        if not isinstance(rms_rate, (int, float)) or isinstance(rms_rate, bool) or not 0 < rms_rate < float('inf'):
+            raise ValueError(f'Muon: rms_rate must be a finite positive number, got {rms_rate!r}')
         self.adam_weight_decay = check.real('adam_weight_decay', adam_weight_decay or 0.0, low=0., owner='Muon')
         super().__init__(weight_decay=weight_decay or 0.0, momentum=momentum, nesterov=nesterov,
                          ns_coefficients=(muon_a, muon_b, muon_c), ns_steps=ns_steps, adjust_lr_fn='match_rms_adamw',

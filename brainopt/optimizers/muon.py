@@ -118,6 +118,8 @@ class Muon(Optimizer):
         if not (isinstance(ns_coefficients, (tuple, list)) and len(ns_coefficients) == 3
                 and all(isinstance(c, numbers.Real) and not isinstance(c, bool) for c in ns_coefficients)):
             raise TypeError(f'{owner}: ns_coefficients must be three real numbers (a, b, c), got {ns_coefficients!r}')
+        ns_coefficients = tuple(check.real(f'ns_coefficients[{i}]', c, owner=owner)
+                                for i, c in enumerate(ns_coefficients))
         eps = check.real('eps', eps, low=0., low_open=True, owner=owner)
         ns_steps = check.positive_int('ns_steps', ns_steps, owner=owner)
         if ns_steps >= 100:
@@ -141,6 +143,6 @@ class Muon(Optimizer):
         if not isinstance(exclude_embeddings, bool):
             raise TypeError(f'{owner}: exclude_embeddings must be a bool, got {exclude_embeddings!r}')
         options.setdefault('weight_decay_mode', 'decoupled')
-        rule = MuonRule(momentum, nesterov, tuple(float(c) for c in ns_coefficients), eps, ns_steps, adjust_lr_fn,
+        rule = MuonRule(momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn,
                         adam_betas, adam_eps, adam_lr_ratio, exclude_layers, exclude_embeddings)
         super().__init__(rule, lr, weight_decay=weight_decay, **options)

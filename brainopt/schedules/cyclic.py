@@ -170,6 +170,9 @@ class OneCycleLR(LRScheduler):
         self.max_lr = check.real('max_lr', max_lr, low=0., owner=owner)
         if total_steps is not None:
             self.total_steps = c.integer('total_steps', total_steps, low=2, owner=owner)
+            for name, value in (('epochs', epochs), ('steps_per_epoch', steps_per_epoch)):
+                if value is not None:       # unused beside total_steps (torch's rule), but never a bad number
+                    c.integer(name, value, low=1, owner=owner)
             self.epochs = self.steps_per_epoch = None
         elif epochs is not None and steps_per_epoch is not None:
             self.epochs = c.integer('epochs', epochs, low=1, owner=owner)

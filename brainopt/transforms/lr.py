@@ -34,9 +34,7 @@ class LRSource:
             self.unit = lr.unit
             self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
         elif isinstance(lr, numbers.Real) and not isinstance(lr, bool):
-            value = real('lr', lr, low=0., owner=owner)
-            if not np.isfinite(value):
-                raise ValueError(f'{owner + ": " if owner else ""}lr must be a finite number >= 0, got {value!r}')
+            value = real('lr', lr, low=0., owner=owner)     # finite: real refuses NaN and +-inf
             self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
         elif hasattr(lr, 'lr_at') and hasattr(lr, 'state_values'):
             self.scheduler = lr
