@@ -151,7 +151,13 @@ def read_params(entries: List[Entry]) -> Dict[str, jax.Array]:
 
 
 def write_params(entries: List[Entry], values: Dict[str, jax.Array]):
+    """Write new parameter values into their States. Every caller writes the parameters before anything else, so a
+    refused write (below) leaves the model and the optimizer as they were."""
     plain = _fast_access('write')
+    if plain is not None and any(isinstance(v, jax.core.Tracer) for v in values.values()):
+        # tracers while no brainstate trace runs: a raw jax.jit / grad / vmap. brainstate's own setter refuses to
+        # store them (a leaked tracer would break the State for good); the fast path must not skip that check
+        plain = None
     for e in entries:
         if e.simple:
             value = values[e.name]
@@ -163,7 +169,14 @@ def write_params(entries: List[Entry], values: Dict[str, jax.Array]):
             d['_value'] = value
             d['_been_writen'] = True
         else:
-            state.value = value
+            try:
+                state.value = value
+            except brainstate.TraceContextError as err:
+                raise brainstate.TraceContextError(
+                    f'the optimizer was traced by a JAX transformation that brainstate does not see (jax.jit, '
+                    f'jax.grad, jax.vmap, ...) and would store its tracers in the parameter {e.name!r}, breaking '
+                    f'it for every later use. Trace the training step with brainstate.transform.jit (or grad, vmap, '
+                    f'for_loop), or use brainopt.train_step; nothing was written') from err
 
 
 def _leaf_diff(entry: Entry, grad) -> str:
