@@ -132,6 +132,16 @@ def _check_one(opt, where, value, cur):
         _fail(opt, f'{where} has dtype {np.dtype(value.dtype)}, expected {np.dtype(jnp.result_type(cur))}')
 
 
+def _check_count(opt, where, value, below=None, why=None):
+    """A counter entry (already checked for shape and dtype) must hold an integer ``>= 0`` (``< below``)."""
+    a = np.asarray(value)
+    shown = a.item() if a.ndim == 0 else a.tolist()
+    if a.dtype.kind not in 'iu' or np.any(a < 0):
+        _fail(opt, f'{where} must be a non-negative integer count, got {shown}')
+    if below is not None and np.any(a >= below):
+        _fail(opt, f'{where} must be < {why} ({below}), got {shown}')
+
+
 def load_optimizer_state_dict(opt, d):
     """Check ``d`` against ``opt`` completely, then write it; on any error nothing changes."""
     if not isinstance(d, Mapping):
@@ -155,6 +165,7 @@ def load_optimizer_state_dict(opt, d):
     if extra:
         _fail(opt, f'unknown entries {extra}; expected the keys of state_dict(): {sorted(known)}')
     _check_one(opt, "['step_count']", d.get('step_count'), opt.step_count.value)
+    _check_count(opt, "['step_count']", d['step_count'])
     slots = d.get('slots')
     if not isinstance(slots, Mapping) or set(slots) != set(opt.slots):
         got = sorted(slots) if isinstance(slots, Mapping) else slots
@@ -166,8 +177,11 @@ def load_optimizer_state_dict(opt, d):
     if opt._accumulating:
         _check_arrays(opt, "['grad_accum']", d['grad_accum'], opt.grad_accum.value)
         _check_one(opt, "['accum_count']", d['accum_count'], opt.accum_count.value)
+        _check_count(opt, "['accum_count']", d['accum_count'], below=opt.gradient_accumulation_steps,
+                     why='gradient_accumulation_steps')
     if opt.skip_nonfinite:
         _check_one(opt, "['skipped_steps']", d['skipped_steps'], opt.skipped_steps.value)
+        _check_count(opt, "['skipped_steps']", d['skipped_steps'])
     schedules = _group_schedules(opt)
     saved = d.get('schedule', {})
     if not isinstance(saved, Mapping) or set(saved) != set(schedules):
@@ -183,6 +197,12 @@ def load_optimizer_state_dict(opt, d):
                        f"expected {[jax.tree_util.keystr(p) for p, _ in flat_cur]} (the state of {sched!r})")
         for (p, a), (_, b) in zip(flat_saved, flat_cur):
             _check_one(opt, f"['schedule'][{i!r}]{jax.tree_util.keystr(p)}", a, b)
+        check = getattr(sched, 'check_state_values', None)     # the schedule's own rules (last_epoch >= 0, ...)
+        if check is not None:
+            try:
+                check(dict(saved[i]))
+            except (TypeError, ValueError, KeyError) as e:
+                _fail(opt, f"['schedule'][{i!r}]: {e.args[0] if e.args else e}".replace('; nothing was loaded', ''))
     lrs = d.get('lr', {})
     if not isinstance(lrs, Mapping):
         _fail(opt, f"['lr'] must be a dict of group index -> constant learning rate, got {type(lrs).__name__}")

@@ -1,4 +1,5 @@
 """``brainopt.LBFGS``: limited-memory BFGS, one outer iteration per update, with a strong-Wolfe line search."""
+import numbers
 from typing import Any, NamedTuple
 
 import brainstate
@@ -253,6 +254,8 @@ class LBFGS(Optimizer):
         if value_fn is None or not callable(value_fn):
             raise TypeError(f"{owner}.update: linesearch='strong_wolfe' needs value_fn, a function of no argument "
                             f"returning the loss at the States' current values; got {value_fn!r}")
+        if value is not None:
+            _scalar_loss(owner, 'value', value)
         g, params = self._matched(grads)
         state = self._read_state()
         if not _is_traced(g, params, state, value):
@@ -268,7 +271,7 @@ class LBFGS(Optimizer):
         w = self._weights
         params = registry.read_params(w.entries)
         if value is None:
-            value = value_fn()
+            value = _scalar_loss(type(self).__name__, 'value_fn', value_fn())
         state = self._read_state()
         prepared, f0, lr, grad_norm, finite = self._prepare(params, g, value, state)
         active = jnp.logical_and(prepared['descent'], finite)
@@ -284,7 +287,12 @@ class LBFGS(Optimizer):
         w = self._weights
         d = prepared['d']
         grad_states = {e.path: e.state for e in w.entries}
-        value_and_grad = brainstate.transform.grad(value_fn, grad_states=grad_states, return_value=True)
+        owner = type(self).__name__
+
+        def loss():         # value_fn, its result checked before jax's gradient sees it
+            return _scalar_loss(owner, 'value_fn', value_fn())
+
+        value_and_grad = brainstate.transform.grad(loss, grad_states=grad_states, return_value=True)
 
         def phi(t):
             trial = {k: p + d[k] * t.astype(p.dtype) for k, p in params.items()}
@@ -308,3 +316,17 @@ class LBFGS(Optimizer):
         if self.linesearch is None:
             return text
         return text.replace('tolerance_grad=', f'linesearch={self.linesearch!r}, tolerance_grad=', 1)
+
+
+def _scalar_loss(owner, what, value):
+    """``value`` (the loss given as ``value`` or returned by ``value_fn``), after checking it is one real number."""
+    shape = getattr(value, 'shape', None)
+    if shape is None:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f'{owner}.update: {what} must {"return" if what == "value_fn" else "be"} a scalar loss '
+                            f'(a real number or a scalar array), got {value!r} ({type(value).__name__})')
+        return value
+    if tuple(shape) != ():
+        raise ValueError(f'{owner}.update: {what} must {"return" if what == "value_fn" else "be"} a scalar loss, '
+                         f'got an array of shape {tuple(shape)}')
+    return value

@@ -16,9 +16,11 @@ silently confused.
 """
 import functools
 import inspect
+import numbers
 import weakref
 
 import brainstate
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -27,6 +29,33 @@ from . import _common as c
 __all__ = ['LRScheduler']
 
 STEPPINGS = ('update', 'epoch')
+
+
+def _python_value(owner, name, value, dtype):
+    """A Python value given for a State of ``dtype``: an integer State takes only an integer (``3``, not ``3.5``
+    or ``True``), a float State only a real number."""
+    if dtype.kind in 'iu':
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f'{owner}.load_state_values: {name!r} must be an integer ({dtype}), got {value!r} '
+                             f'({type(value).__name__}); nothing was loaded')
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            raise ValueError(f'{owner}.load_state_values: {name!r} must fit in {dtype}, got {value!r}; '
+                             f'nothing was loaded')
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f'{owner}.load_state_values: {name!r} must be a real number ({dtype}), got {value!r} '
+                         f'({type(value).__name__}); nothing was loaded')
+    return value
+
+
+def _non_negative_count(value, why=''):
+    """None if ``value`` (a numpy array) holds only integers ``>= 0``, else what is wrong."""
+    if value.dtype.kind not in 'iu':
+        return f'must be an integer count, got dtype {value.dtype}'
+    if np.any(value < 0):
+        shown = value.item() if value.ndim == 0 else value.tolist()
+        return f'must be an integer >= 0{" " + why if why else ""}, got {shown}'
+    return None
 
 
 class _Attachment:
@@ -164,12 +193,30 @@ class LRScheduler(brainstate.graph.Node):
     def load_state_values(self, values):
         """Set the schedule's States from what :meth:`state_values` returned (e.g. from a checkpoint).
 
+        Every value is checked first (:meth:`check_state_values`); on an error
+        nothing is changed.
+
         Raises
         ------
         KeyError
             When ``values`` lacks a State or has one this schedule does not know.
         ValueError
-            When a value's shape or dtype is not the State's.
+            When a value's shape or dtype is not the State's, or its value is
+            one the constructor would refuse (``last_epoch=-5``).
+        """
+        new = self.check_state_values(values)
+        states = self._states()
+        for k, v in new.items():
+            states[k].value = v
+
+    def check_state_values(self, values):
+        """Check ``values`` as :meth:`load_state_values` would, and return them as arrays; change nothing.
+
+        Besides the keys, shapes and dtypes of the States, each concrete value
+        must be one that the schedule could hold: ``last_epoch`` an integer
+        ``>= 0`` (the constructor's rule), and a subclass's own States as
+        :meth:`_check_state_value` says. Traced values (inside ``jit``) are
+        checked for shape and dtype only.
         """
         owner = type(self).__name__
         states = self._states()
@@ -187,12 +234,27 @@ class LRScheduler(brainstate.graph.Node):
             if hasattr(v, 'dtype') and np.dtype(v.dtype) != np.dtype(old.dtype):
                 raise ValueError(f'{owner}.load_state_values: {k!r} must have dtype {np.dtype(old.dtype)}, '
                                  f'got {np.dtype(v.dtype)}')
+            if not hasattr(v, 'dtype'):
+                v = _python_value(owner, k, v, np.dtype(old.dtype))
             v = jnp.asarray(v, old.dtype)
             if v.shape != old.shape:
                 raise ValueError(f'{owner}.load_state_values: {k!r} must have shape {old.shape}, got {v.shape}')
+            if not isinstance(v, jax.core.Tracer):
+                problem = self._check_state_value(k, np.asarray(v))
+                if problem:
+                    raise ValueError(f'{owner}.load_state_values: {k!r} {problem}; nothing was loaded')
             new[k] = v
-        for k, v in new.items():
-            states[k].value = v
+        return new
+
+    def _check_state_value(self, name, value):
+        """What is wrong with the concrete value ``value`` (a numpy array) of State ``name``, or None.
+
+        The base class checks ``last_epoch`` as the constructor does; a
+        subclass with States of its own extends it.
+        """
+        if name == 'last_epoch':
+            return _non_negative_count(value, "(the constructor's rule for last_epoch)")
+        return None
 
     def step(self, metric=None):
         """Advance a per-epoch schedule by one epoch (torch's ``scheduler.step()``).

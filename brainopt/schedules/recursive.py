@@ -7,12 +7,15 @@ reads the ``lr`` State, and ``sched.step()`` moves it, eagerly or inside
 ``brainstate.transform.jit`` / ``for_loop``. The values are those of
 ``torch.optim.lr_scheduler``.
 """
+import numbers
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _validate as check
 from . import _common as c
-from .base import LRScheduler
+from .base import LRScheduler, _non_negative_count
 
 __all__ = ['MultiplicativeLR', 'ReduceLROnPlateau']
 
@@ -36,6 +39,11 @@ class _Recursive(LRScheduler):
     def lr_at(self, count, values):
         """The ``lr`` State's value: the learning rate that the last ``step()`` set."""
         return jnp.asarray(values['lr'], jnp.float32)
+
+    def _check_state_value(self, name, value):
+        if name == 'lr' and np.isnan(value).any():
+            return 'must not be NaN (it is the learning rate in force)'
+        return super()._check_state_value(name, value)
 
 
 class MultiplicativeLR(_Recursive):
@@ -185,6 +193,15 @@ class ReduceLROnPlateau(_Recursive):
         raise TypeError('ReduceLROnPlateau has no closed form of the step: its learning rate depends on the '
                         'metrics given to step(metric). Read sched.current_lr instead.')
 
+    def _check_state_value(self, name, value):
+        if name == 'lr' and not (np.isfinite(value).all() and (value >= 0).all()):
+            return f'must be a finite learning rate >= 0 (as base_lr), got {value.item()}'
+        if name == 'best' and np.isnan(value).any():
+            return "must not be NaN (it is the best metric so far; +-inf is the 'nothing seen yet' value)"
+        if name in ('num_bad_epochs', 'cooldown_counter'):
+            return _non_negative_count(value)
+        return super()._check_state_value(name, value)
+
     def _is_better(self, a, best):
         th = jnp.float32(self.threshold)
         if self.mode == 'min':
@@ -192,13 +209,23 @@ class ReduceLROnPlateau(_Recursive):
         return a > (best * (1 + th) if self.threshold_mode == 'rel' else best + th)
 
     def step(self, metric=None):
-        """Advance one epoch with this epoch's ``metric`` (a number or a scalar array, possibly traced)."""
+        """Advance one epoch with this epoch's ``metric`` (a number or a scalar array, possibly traced).
+
+        A NaN metric is not an improvement (as in torch): it counts as a bad
+        epoch and leaves ``best`` unchanged.
+
+        Raises
+        ------
+        TypeError
+            When ``metric`` is missing, or is not a real number or an array of
+            a real dtype (a string, a complex number, a bool). Nothing changes.
+        ValueError
+            When ``metric`` is an array that is not a scalar (shape ``()``). Nothing changes.
+        """
         owner = type(self).__name__
         if metric is None:
             raise TypeError(f'{owner}.step(metric) needs the metric of this epoch (e.g. the validation loss)')
-        current = jnp.asarray(metric, jnp.float32)
-        if current.shape != ():
-            raise ValueError(f'{owner}.step(metric): the metric must be a scalar, got shape {current.shape}')
+        current = _metric(owner, metric)
         self.last_epoch.value = self.last_epoch.value + 1
         better = self._is_better(current, self.best.value)
         self.best.value = jnp.where(better, current, self.best.value)
@@ -213,3 +240,24 @@ class ReduceLROnPlateau(_Recursive):
         self.lr.value = jnp.where(reduce & (lr - new_lr > jnp.float32(self.eps)), new_lr, lr)
         self.cooldown_counter.value = jnp.where(reduce, self.cooldown, cool).astype(jnp.int32)
         self.num_bad_epochs.value = jnp.where(reduce, 0, bad).astype(jnp.int32)
+
+
+def _metric(owner, metric):
+    """``metric`` as a float32 scalar array, after checking it is a real number or a real scalar array."""
+    bad = None
+    if hasattr(metric, 'dtype') and hasattr(metric, 'shape'):
+        dtype = metric.dtype
+        try:
+            real = jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)
+        except TypeError:
+            real = False
+        if not real:
+            bad = f'an array of dtype {dtype}'
+    elif isinstance(metric, bool) or not isinstance(metric, numbers.Real):
+        bad = f'{metric!r} ({type(metric).__name__})'
+    if bad is not None:
+        raise TypeError(f'{owner}.step(metric): the metric must be a real number or a scalar array of a real '
+                        f'dtype, got {bad}')
+    if tuple(getattr(metric, 'shape', ())) != ():
+        raise ValueError(f'{owner}.step(metric): the metric must be a scalar, got shape {tuple(metric.shape)}')
+    return jnp.asarray(metric, jnp.float32)
