@@ -71,7 +71,14 @@ def describe_leaves(path, state) -> Entry:
     for kp, leaf in flat:
         leaf_name = '.'.join([name] + [_key_str(k) for k in kp]) if kp else name
         mantissa, unit = units.split(leaf)
-        dtype = jnp.result_type(mantissa)
+        try:
+            if isinstance(mantissa, (str, bytes)) or mantissa is None:
+                raise TypeError
+            dtype = jnp.result_type(mantissa)
+        except (TypeError, ValueError):
+            raise TypeError(f'register_trainable_weights: parameter {leaf_name!r} holds {mantissa!r} '
+                            f'({type(mantissa).__name__}), not an array; a trained State holds floating-point '
+                            f'arrays (or Quantities of them); nothing was registered') from None
         if not jnp.issubdtype(dtype, jnp.inexact):
             raise TypeError(f'register_trainable_weights: parameter {leaf_name!r} has dtype {dtype}; '
                             f'only floating-point parameters can be trained')

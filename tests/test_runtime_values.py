@@ -275,3 +275,42 @@ def test_lbfgs_value_fn_checked_inside_jit():
     step = brainstate.transform.jit(lambda: opt.update({'w': 2 * w.value}, value_fn=lambda: w.value ** 2))
     with pytest.raises(ValueError, match=r'LBFGS.update: value_fn must return a scalar loss, got an array of shape'):
         step()
+
+
+# -- a callable lr, and a State that holds no array ------------------------------------------------------------
+def test_a_zero_argument_callable_lr_is_refused_at_construction_with_the_step_form():
+    """brainopt calls a callable lr as lr(step); Keras's zero-argument form failed at the first update with
+    '<lambda>() takes 0 positional arguments but 1 was given'. brainopt.keras still accepts it."""
+    with pytest.raises(TypeError) as e:
+        brainopt.Adam(lr=lambda: 0.1)
+    assert 'Adam' in str(e.value) and 'lr(step)' in str(e.value) and 'lambda step' in str(e.value), str(e.value)
+    import brainopt.keras as bk
+    w = brainstate.ParamState(jnp.ones(2))
+    bk.SGD(learning_rate=lambda: 0.1).register_trainable_weights({'w': w}).update({'w': jnp.ones(2)})
+    np.testing.assert_array_equal(np.asarray(w.value), np.float32(1) - np.float32(0.1))
+
+
+@pytest.mark.parametrize('returned,words', [('abc', ['real number', "'abc'"]), (None, ['real number', 'None']),
+                                            (1 + 2j, ['real number']), (np.ones(2), ['real scalar', '(2,)'])])
+def test_a_callable_lr_that_returns_no_real_number_is_refused_naming_lr(returned, words):
+    w = brainstate.ParamState(jnp.ones(2))
+    opt = brainopt.SGD(lr=lambda step: returned).register_trainable_weights({'w': w})
+    before = np.asarray(w.value).copy()
+    with pytest.raises(TypeError) as e:
+        opt.update({'w': jnp.ones(2)})
+    message = str(e.value)
+    assert 'SGD: lr(step)' in message, message
+    for word in words:
+        assert word in message, message
+    np.testing.assert_array_equal(np.asarray(w.value), before)
+    assert int(opt.step_count.value) == 0
+
+
+def test_a_state_that_holds_no_array_is_refused_naming_its_path():
+    """Before: numpy's "data type 'hello' not understood", no path."""
+    opt = brainopt.SGD(lr=0.1)
+    with pytest.raises(TypeError) as e:
+        opt.register_trainable_weights({'w': brainstate.ParamState(jnp.ones(2)),
+                                        'name': brainstate.ParamState('hello')})
+    assert "'name'" in str(e.value) and "'hello'" in str(e.value) and 'nothing was registered' in str(e.value)
+    assert opt.param_paths == []

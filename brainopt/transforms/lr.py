@@ -1,4 +1,5 @@
 """Learning rates: a float, an ``LRScheduler``, or any callable of the step."""
+import inspect
 import numbers
 
 import jax.numpy as jnp
@@ -41,7 +42,8 @@ class LRSource:
             self.unit = getattr(lr, 'unit', None)    # a schedule of Quantity lrs: its values are SI numbers
             self._fn = lambda step, values: jnp.asarray(lr.lr_at(step, values), jnp.float32)
         elif callable(lr):
-            self._fn = lambda step, values: jnp.asarray(lr(step), jnp.float32)
+            _takes_the_step(lr, owner)
+            self._fn = lambda step, values: _returned(lr, step, owner)
         else:
             raise TypeError(f'{owner + ": " if owner else ""}lr must be a non-negative float, an LRScheduler '
                             f'or a callable of the step count, got {lr!r} ({type(lr).__name__})')
@@ -52,6 +54,36 @@ class LRSource:
 
     def __call__(self, step, values=None):
         return self._fn(step, self.values() if values is None else values)
+
+
+def _takes_the_step(fn, owner):
+    """A callable lr is called as ``lr(step)``: one that cannot take the step (Keras's zero-argument form) is
+    refused here, at construction, with the form that works."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):          # a builtin or C callable: its first call tells
+        return
+    try:
+        signature.bind(0)
+    except TypeError:
+        raise TypeError(f'{owner + ": " if owner else ""}a callable lr is called with the step count, lr(step), '
+                        f'but {fn!r} cannot take it; write lr=lambda step: ... (brainopt.keras accepts Keras\'s '
+                        f'zero-argument learning_rate)') from None
+
+
+def _returned(fn, step, owner):
+    """``fn(step)`` as a float32 scalar; a value that is no real number is refused naming lr."""
+    value = fn(step)
+    where = f'{owner + ": " if owner else ""}lr(step)'
+    if isinstance(value, (str, bytes)) or value is None or isinstance(value, complex):
+        raise TypeError(f'{where} must return a real number, got {value!r} ({type(value).__name__})')
+    try:
+        out = jnp.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f'{where} must return a real number, got {value!r} ({type(value).__name__})') from e
+    if out.ndim != 0 or not (jnp.issubdtype(out.dtype, jnp.floating) or jnp.issubdtype(out.dtype, jnp.integer)):
+        raise TypeError(f'{where} must return a real scalar, got {out.dtype} of shape {out.shape}')
+    return out.astype(jnp.float32)
 
 
 def as_schedule(lr, owner=''):
