@@ -138,6 +138,7 @@ def _find_internals():
 
 _INTERNALS = _find_internals()
 _ArrayImpl = type(jnp.zeros(()))
+_Tracer = jax.core.Tracer
 
 
 def read_params(entries: List[Entry]) -> Dict[str, jax.Array]:
@@ -161,7 +162,8 @@ def write_params(entries: List[Entry], values: Dict[str, jax.Array]):
     """Write new parameter values into their States. Every caller writes the parameters before anything else, so a
     refused write (below) leaves the model and the optimizer as they were."""
     plain = _fast_access('write')
-    if plain is not None and any(isinstance(v, jax.core.Tracer) for v in values.values()):
+    # (the types, then a subclass check per distinct type: the eager path pays ~4 us at 50 tensors, not ~13)
+    if plain is not None and any(issubclass(k, _Tracer) for k in set(map(type, values.values()))):
         # tracers while no brainstate trace runs: a raw jax.jit / grad / vmap. brainstate's own setter refuses to
         # store them (a leaked tracer would break the State for good); the fast path must not skip that check
         plain = None
