@@ -22,20 +22,9 @@ import brainopt
 import resume_job
 from brainopt import checkpoint
 from table import OPTIMIZERS
+from ulps import bits
 
 HERE = os.path.dirname(__file__)
-
-
-def bits(tree):
-    """Every leaf as (dtype, shape, raw bytes): equal only when bit-identical (NaN included)."""
-    leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: isinstance(x, u.Quantity))[0]
-    out = {}
-    for p, x in leaves:
-        if isinstance(x, u.Quantity):
-            x = x.mantissa
-        a = np.asarray(x)
-        out[jax.tree_util.keystr(p)] = (str(a.dtype), a.shape, a.tobytes())
-    return out
 
 
 def everything(model, opt):

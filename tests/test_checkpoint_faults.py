@@ -27,18 +27,10 @@ import pytest
 import brainopt
 import resume_job
 from brainopt import checkpoint, checkpoint_file
+from ulps import bits
 
 HERE = os.path.dirname(__file__)
 ENV = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
-
-
-def bits(tree):
-    """Every leaf as (dtype, shape, raw bytes): equal only when bit-identical."""
-    out = {}
-    for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        a = np.asarray(x)
-        out[jax.tree_util.keystr(p)] = (str(a.dtype), a.shape, a.tobytes())
-    return out
 
 
 def everything(model, opt):

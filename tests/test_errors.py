@@ -18,14 +18,9 @@ import pytest
 
 import brainopt
 from table import OPTIMIZERS
+from ulps import bits
 
 RNG = np.random.RandomState(0)
-
-
-def _bits(tree):
-    """``{key path: (dtype, shape, raw bytes)}``: equality of this is bit-identity."""
-    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-    return {jax.tree_util.keystr(p): (str(np.asarray(x).dtype), np.shape(x), np.asarray(x).tobytes()) for p, x in flat}
 
 
 def mlp_params():
@@ -38,8 +33,8 @@ def mlp_params():
 
 
 def snapshot(model, opt, extra=()):
-    return {'model': _bits({k: s.value for k, s in model.items()}),
-            'opt': _bits({k: s.value for k, s in brainstate.graph.states(opt).items()}),
+    return {'model': bits({k: s.value for k, s in model.items()}),
+            'opt': bits({k: s.value for k, s in brainstate.graph.states(opt).items()}),
             'paths': list(opt.param_paths),
             'groups': [(g['params'], id(g['lr']), g['weight_decay']) for g in opt.param_groups],
             'extra': [f() for f in extra]}

@@ -13,15 +13,7 @@ import pytest
 
 import brainopt
 from brainopt import schedules as bs
-
-
-def bits(tree):
-    """Every leaf as (dtype, shape, raw bytes): equal only when bit-identical (NaN included)."""
-    out = {}
-    for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        a = np.asarray(x)
-        out[jax.tree_util.keystr(p)] = (str(a.dtype), a.shape, a.tobytes())
-    return out
+from ulps import bits
 
 
 def states_of(node):

@@ -20,12 +20,13 @@ its operands, which are of the size of the tensor, not of the result; a relative
 promise the arithmetic can keep. (``np.testing.assert_array_max_ulp`` has no such floor, and fails on every value
 that cancels to near zero.)
 """
+import brainunit as u
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 __all__ = ['assert_ulp_close', 'assert_trees_ulp_close', 'ulp_distance', 'CROSS_PROGRAM_ULPS_PER_STEP',
-           'cross_program_ulps']
+           'cross_program_ulps', 'bits']
 
 
 # How far apart, per optimizer step, two differently compiled programs running the same update may drift, in ulps
@@ -100,3 +101,13 @@ def assert_trees_ulp_close(actual, desired, ulps, *, err_msg=''):
         raise AssertionError(f'{err_msg}: tree structures differ: {a_def} vs {d_def}')
     for (path, a), (_, d) in zip(a_leaves, d_leaves):
         assert_ulp_close(a, d, ulps, err_msg=f'{err_msg} {jax.tree_util.keystr(path)}'.strip())
+
+
+def bits(tree):
+    """``{key path: (dtype, shape, raw bytes)}`` of every leaf (a Quantity's mantissa): two of these are equal only
+    when the trees are bit-identical, NaN included. For the same program run twice."""
+    out = {}
+    for p, x in jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: isinstance(x, u.Quantity))[0]:
+        a = np.asarray(x.mantissa if isinstance(x, u.Quantity) else x)
+        out[jax.tree_util.keystr(p)] = (str(a.dtype), a.shape, a.tobytes())
+    return out
