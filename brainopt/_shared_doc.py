@@ -50,9 +50,11 @@ SHARED_OPTIONS_DOC = """
         and the EMA do not move, and the rule does not run. The step count
         that schedules and EMA see counts applied updates, not calls.
     skip_nonfinite : bool, default False
-        If a gradient holds NaN or Inf, skip the whole call: nothing moves
-        and ``skipped_steps`` counts it. Off, such a step is applied as
-        computed, and ``update``'s result reports ``finite=False``.
+        If a gradient holds NaN or Inf, or a learning rate computed by user
+        code inside a compiled step is negative or not finite, skip the whole
+        call: nothing moves and ``skipped_steps`` counts it. Off, such a step
+        is applied as computed, and ``update``'s result reports
+        ``finite=False``.
     count_calls : bool, default False
         Keras's counting under ``gradient_accumulation_steps``: the learning
         rate (and its schedule, and decoupled decay) sees the number of

@@ -73,7 +73,9 @@ class UpdateInfo(NamedTuple):
         True when the parameters moved: False on a skipped non-finite step
         and on the calls that only accumulate.
     finite : jax.Array
-        True when every gradient element was finite.
+        True when every gradient element was finite and every learning rate
+        computed by user code (a callable, ``LambdaLR``) was a finite number
+        ``>= 0`` (eagerly, such a rate is an error instead).
     """
     lr: Any
     grad_norm: Any
@@ -269,7 +271,7 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
     def _reset_compiled(self):
         # the eager path: one cached computation that donates the parameters this optimizer wrote (argument 0,
         # see _eager.Ownership) and its own buffers (argument 2); UpdateInfo's reductions are deferred
-        self._compiled = jax.jit(functools.partial(self._pure_step, info=False), donate_argnums=(0, 2))
+        self._compiled = jax.jit(functools.partial(self._pure_step, info=False, guard=True), donate_argnums=(0, 2))
         self._grad_info = jax.jit(self._grad_norm_finite)
         if not hasattr(self, '_ownership'):
             self._ownership = _eager.Ownership()
@@ -473,10 +475,12 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
             self._write_state(new_state)
             return info
         own = self._ownership
-        new_params, new_state, info = self._compiled(own.prepare(params, g), g, state, sched)
+        new_params, new_state, info, lr_ok = self._compiled(own.prepare(params, g), g, state, sched)
         registry.write_params(w.entries, new_params)
         own.remember(new_params)
         self._write_state(new_state)
+        if lr_ok is not None and not bool(lr_ok):
+            raise self._bad_lr_error()       # the step left everything as it was
         reductions = _eager.Deferred(functools.partial(self._grad_info, g))
         return info._replace(
             grad_norm=_eager.Deferred(lambda: reductions.value[0]),
@@ -525,7 +529,7 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
         if self.skip_nonfinite:
             self.skipped_steps.value = state['skipped']
 
-    def _pure_step(self, params, grads, state, sched=None, info=True):
+    def _pure_step(self, params, grads, state, sched=None, info=True, guard=False):
         """The whole update as a pure function of arrays: the one builder.
 
         ``sched`` holds, per parameter group, the values of its schedule's own
@@ -533,6 +537,13 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
         writes them. With ``info=False`` the returned UpdateInfo holds None
         for ``grad_norm`` (and for ``finite`` unless ``skip_nonfinite`` needs
         it): the eager path computes them only when read.
+
+        A learning rate computed by user code (``LRSource.user_code``) that is
+        not a finite number >= 0 makes ``finite`` False, so that
+        ``skip_nonfinite`` skips the step. With ``guard=True`` (the eager path)
+        such a step changes nothing at all, and a fourth value says whether
+        the rates were good (None when no rate comes from user code): the
+        caller raises.
         """
         count = state['step']
         if sched is None:
@@ -540,10 +551,13 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
         lr_count = self._lr_count(count, state['acc_count']) if self._accumulating else count
         lrs = [g.source(lr_count, v) for g, v in zip(self._groups, sched)]
         lr = lrs[0]
+        lr_ok = self._lr_ok(lrs)
         if self.loss_scale_factor is not None:
             grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
         grad_norm = clipping.global_norm(grads) if info else None
         finite = clipping.all_finite(grads) if info or self.skip_nonfinite else None
+        if finite is not None and lr_ok is not None:
+            finite = jnp.logical_and(finite, lr_ok)
 
         if self.weight_decay_mode == 'rule':
             # a rule that decays itself gets each leaf's coefficient: its group's, unless excluded
@@ -623,15 +637,47 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
                 p, s = self._ema(p, s, count)
             return p, s, applied
 
-        if self.skip_nonfinite:
-            def skip():
-                return params, dict(state, skipped=state['skipped'] + 1), jnp.asarray(False)
+        def run():
+            if self.skip_nonfinite:
+                def skip():
+                    return params, dict(state, skipped=state['skipped'] + 1), jnp.asarray(False)
 
-            new_params, new_state, applied = jax.lax.cond(finite, on_finite, skip)
+                return jax.lax.cond(finite, on_finite, skip)
+            return on_finite()
+
+        if guard and lr_ok is not None:
+            new_params, new_state, applied = jax.lax.cond(lr_ok, run, lambda: (params, state, jnp.asarray(False)))
         else:
-            new_params, new_state, applied = on_finite()
+            new_params, new_state, applied = run()
         new_params, new_state = placement.constrain(self, new_params, new_state)     # ZeRO-1 only
-        return new_params, new_state, UpdateInfo(lr=lr, grad_norm=grad_norm, applied=applied, finite=finite)
+        out = UpdateInfo(lr=lr, grad_norm=grad_norm, applied=applied, finite=finite)
+        return (new_params, new_state, out, lr_ok) if guard else (new_params, new_state, out)
+
+    def _lr_ok(self, lrs):
+        """Whether every rate computed by user code (a callable, a schedule that calls one) is a finite number
+        >= 0; None when no group's rate comes from user code (floats and brainopt's schedules are checked at
+        construction)."""
+        checked = [x for g, x in zip(self._groups, lrs) if g.source.user_code]
+        if not checked:
+            return None
+        return functools.reduce(jnp.logical_and, [jnp.isfinite(x) & (x >= 0) for x in checked])
+
+    def _bad_lr_error(self):
+        """The error of an eager update whose rate from user code was negative or not finite (the rates
+        recomputed here, outside the step, to name the group and the value)."""
+        owner = type(self).__name__
+        count = self.step_count.value
+        lr_count = self._lr_count(count, self.accum_count.value) if self._accumulating else count
+        found = []
+        for i, g in enumerate(self._groups):
+            if g.source.user_code:
+                v = float(g.source(lr_count))
+                if not (v == v and abs(v) != float('inf') and v >= 0):
+                    found.append(f"{'lr' if len(self._groups) == 1 else f'the lr of parameter group {i}'} "
+                                 f"({describe(g.lr)}) gave {v:g} at step {int(lr_count)}")
+        what = '; '.join(found) or 'a learning rate from user code was negative or not finite'
+        return ValueError(f'{owner}.update: {what}; a learning rate must be a finite number >= 0. The update was '
+                          f'not applied: the parameters and the optimizer state are unchanged')
 
     def _group_decay(self, group):
         """The weight decay coefficient of a parameter group for the engine's modes: a number, or a dict

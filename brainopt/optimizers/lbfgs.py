@@ -206,7 +206,7 @@ class LBFGS(Optimizer):
         prepared = self.rule.direction(grads, state['slots'], count, lr)
         return prepared, value, lr, grad_norm, finite
 
-    def _finish(self, params, prepared, state, t, lr, grad_norm, finite):
+    def _finish(self, params, prepared, state, t, lr, grad_norm, finite, hold=None):
         count = state['step']
         deltas, slots = self.rule.step(prepared, state['slots'], t)
         p = {k: v + deltas[k].astype(v.dtype) for k, v in params.items()}
@@ -221,6 +221,10 @@ class LBFGS(Optimizer):
             skipped = dict(state, skipped=state['skipped'] + 1)
             new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, skipped)
             applied = finite
+        if hold is not None:      # eagerly, a bad rate from user code: nothing changes, update() raises
+            p = jax.tree.map(lambda a, b: jnp.where(hold, a, b), p, params)
+            new = jax.tree.map(lambda a, b: jnp.where(hold, a, b), new, state)
+            applied = jnp.logical_and(applied, hold)
         return p, new, applied
 
     def update(self, grads, value=None, value_fn=None):
@@ -262,11 +266,14 @@ class LBFGS(Optimizer):
             # eagerly: the whole iteration as one brainstate.transform.jit, cached for this value_fn
             if self._eager is None or self._eager[0] is not value_fn:
                 self._eager = (value_fn, brainstate.transform.jit(
-                    lambda grads_, value_: self._iterate(grads_, value_, value_fn)))
-            return self._eager[1](g, value)
+                    lambda grads_, value_: self._iterate(grads_, value_, value_fn, guard=True)))
+            info, lr_ok = self._eager[1](g, value)
+            if lr_ok is not None and not bool(lr_ok):
+                raise self._bad_lr_error()       # the iteration left everything as it was
+            return info
         return self._iterate(g, value, value_fn)
 
-    def _iterate(self, g, value, value_fn):
+    def _iterate(self, g, value, value_fn, guard=False):
         """One line-searched iteration from leaf gradients, traced (inside a jit)."""
         w = self._weights
         params = registry.read_params(w.entries)
@@ -274,14 +281,19 @@ class LBFGS(Optimizer):
             value = _scalar_loss(type(self).__name__, 'value_fn', value_fn())
         state = self._read_state()
         prepared, f0, lr, grad_norm, finite = self._prepare(params, g, value, state)
+        lr_ok = self._lr_ok([lr])
+        if lr_ok is not None:
+            finite = jnp.logical_and(finite, lr_ok)
         active = jnp.logical_and(prepared['descent'], finite)
         t, evaluations = self._line_search(params, prepared, f0, active, value_fn)
-        new_params, new_state, applied = self._finish(params, prepared, state, t, lr, grad_norm, finite)
+        new_params, new_state, applied = self._finish(params, prepared, state, t, lr, grad_norm, finite,
+                                                      hold=lr_ok if guard else None)
         registry.write_params(w.entries, new_params)
         self._write_state(new_state)
         step_size = jnp.where(prepared['descent'], t, jnp.zeros_like(t))
-        return LineSearchInfo(lr=lr, grad_norm=grad_norm, applied=applied, finite=finite,
+        info = LineSearchInfo(lr=lr, grad_norm=grad_norm, applied=applied, finite=finite,
                               step_size=step_size, evaluations=evaluations)
+        return (info, lr_ok) if guard else info
 
     def _line_search(self, params, prepared, f0, active, value_fn):
         w = self._weights

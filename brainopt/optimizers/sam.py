@@ -1,4 +1,6 @@
 """``brainopt.SAM``: sharpness-aware minimisation around any brainopt optimizer."""
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -108,7 +110,7 @@ class SAM(Optimizer):
     def _reset_compiled(self):
         super()._reset_compiled()
         self._perturb_compiled = jax.jit(self._perturbed)
-        self._second_compiled = jax.jit(self._second_step, donate_argnums=(3,))
+        self._second_compiled = jax.jit(functools.partial(self._second_step, guard=True), donate_argnums=(3,))
 
     def _perturbed(self, params, grads):
         """``w + eps_hat`` and whether the first gradient was finite."""
@@ -118,9 +120,9 @@ class SAM(Optimizer):
         e = sam_perturbation(grads, params, self.rho, self.adaptive)
         return {k: p + e[k].astype(p.dtype) for k, p in params.items()}, finite
 
-    def _second_step(self, params, grads, first_finite, state, sched):
+    def _second_step(self, params, grads, first_finite, state, sched, guard=False):
         grads = {k: jnp.where(first_finite, g, jnp.asarray(jnp.nan, g.dtype)) for k, g in grads.items()}
-        return self._pure_step(params, grads, state, sched)
+        return self._pure_step(params, grads, state, sched, guard=guard)
 
     def update(self, grads, grad_fn=None) -> UpdateInfo:
         """Apply one SAM step.
@@ -157,10 +159,15 @@ class SAM(Optimizer):
         g2 = registry.match_grads(w.entries, w.by_path, w.prefixes, second)
         state = self._read_state()
         sched = [group.source.values() for group in self._groups]    # a per-epoch schedule's epoch
-        step = self._second_step if _is_traced(g2, params, state, first_finite, sched) else self._second_compiled
-        new_params, new_state, info = step(params, g2, first_finite, state, sched)
+        if _is_traced(g2, params, state, first_finite, sched):
+            new_params, new_state, info = self._second_step(params, g2, first_finite, state, sched)
+            lr_ok = None
+        else:
+            new_params, new_state, info, lr_ok = self._second_compiled(params, g2, first_finite, state, sched)
         registry.write_params(w.entries, new_params)
         self._write_state(new_state)
+        if lr_ok is not None and not bool(lr_ok):
+            raise self._bad_lr_error()       # the step left everything as it was
         return info
 
     def __repr__(self):

@@ -136,6 +136,14 @@ class LRScheduler(brainstate.graph.Node):
     _initial_epoch = 0
     _attachment = None
 
+    @property
+    def calls_user_code(self):
+        """Whether the rate comes from code whose values brainopt cannot check at construction: a subclass
+        defined outside brainopt, or a schedule that calls a function it was given (``LambdaLR``'s
+        ``lr_lambda``). The optimizer then checks each rate as the step computes it (finite, ``>= 0``;
+        ``docs/conventions.md``, "What a callable learning rate may return")."""
+        return not type(self).__module__.startswith('brainopt.')
+
     def _init_stepping(self, stepping, last_epoch):
         """Check ``stepping`` and ``last_epoch`` and create the ``last_epoch`` State if epoch-stepped."""
         owner = type(self).__name__

@@ -31,6 +31,11 @@ class _Parts:
     def __init__(self, parts):
         self.parts = parts
 
+    @property
+    def call_user_code(self):
+        """Whether a part is a plain callable or a schedule that calls user code."""
+        return any(not isinstance(s, LRScheduler) or s.calls_user_code for s in self.parts)
+
 
 def _composite_stepping(schedulers, stepping, owner):
     """The composite's stepping: the one given, or the one its brainopt parts share."""
@@ -133,6 +138,10 @@ class SequentialLR(LRScheduler):
         return self._parts.parts
 
     @property
+    def calls_user_code(self):
+        return self._parts.call_user_code
+
+    @property
     def base_lr(self):
         """The first part's ``base_lr`` (None if it has none)."""
         return getattr(self.schedulers[0], 'base_lr', None)
@@ -206,6 +215,10 @@ class ChainedScheduler(LRScheduler):
     def schedulers(self):
         """The parts."""
         return self._parts.parts
+
+    @property
+    def calls_user_code(self):
+        return self._parts.call_user_code
 
     @property
     def base_lr(self):

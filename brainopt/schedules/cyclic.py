@@ -90,6 +90,10 @@ class CyclicLR(LRScheduler):
         self.scale_mode = scale_mode
         self._table = c.power_table(self.gamma)
 
+    @property
+    def calls_user_code(self):
+        return self.scale_fn is not None
+
     def __call__(self, step):
         t = c.as_step(step)
         up = self.step_size_up

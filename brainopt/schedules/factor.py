@@ -169,6 +169,10 @@ class LambdaLR(LRScheduler):
                             f'({type(lr_lambda).__name__})')
         self.lr_lambda = lr_lambda
 
+    @property
+    def calls_user_code(self):
+        return True        # lr_lambda: the user's function
+
     def __call__(self, step):
         factor = jnp.asarray(self.lr_lambda(c.as_step(step)), jnp.float32)
         return c.f32(self.base_lr) * factor

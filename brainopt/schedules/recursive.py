@@ -89,6 +89,10 @@ class MultiplicativeLR(_Recursive):
         self.lr_lambda = lr_lambda
         self._init_lr_state(self(self._initial_epoch))
 
+    @property
+    def calls_user_code(self):
+        return True        # lr_lambda: the user's function
+
     def _factor(self, k):
         return jnp.asarray(self.lr_lambda(k), jnp.float32)
 

@@ -25,6 +25,9 @@ class LRSource:
     def __init__(self, lr, owner=''):
         self.scheduler = None
         self.unit = None             # a Quantity lr: its unit; the step then runs in SI units
+        # a rate computed by code brainopt cannot check at construction (a callable, a schedule that calls one):
+        # the optimizer checks each value the step computes (finite, >= 0)
+        self.user_code = False
         if units.is_quantity(lr):
             where = f'{owner}: ' if owner else ''
             if np.ndim(lr.mantissa) != 0:
@@ -40,9 +43,11 @@ class LRSource:
         elif hasattr(lr, 'lr_at') and hasattr(lr, 'state_values'):
             self.scheduler = lr
             self.unit = getattr(lr, 'unit', None)    # a schedule of Quantity lrs: its values are SI numbers
+            self.user_code = bool(getattr(lr, 'calls_user_code', True))
             self._fn = lambda step, values: jnp.asarray(lr.lr_at(step, values), jnp.float32)
         elif callable(lr):
             _takes_the_step(lr, owner)
+            self.user_code = True
             self._fn = lambda step, values: _returned(lr, step, owner)
         else:
             raise TypeError(f'{owner + ": " if owner else ""}lr must be a non-negative float, an LRScheduler '
