@@ -11,6 +11,10 @@ from ._exports import show_signature as _show_signature
 _show_signature(Optimizer)
 _show_signature(OptimState)
 
+from . import _ecosystem
+
+_ecosystem.install()     # isinstance(opt, braintools.optim.Optimizer), once braintools.optim is imported
+
 __version__ = '0.1.0'
 
 __all__ = (

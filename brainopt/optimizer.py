@@ -14,6 +14,7 @@ Every shared feature is applied here, once, in this order (``docs/concepts.md``)
 import functools
 import inspect
 import itertools
+import numbers
 from collections.abc import Mapping
 from typing import Any, Dict, NamedTuple, Optional
 
@@ -32,7 +33,7 @@ from ._optimizer_units import UnitsMixin, accept_quantity_hyperparameters
 from ._shared_doc import with_shared_options  # noqa: F401  (the optimizers import it from here)
 from .transforms import accumulation, clipping, dtypes, ema
 from .transforms import weight_decay as decay
-from .transforms.lr import as_schedule, describe
+from .transforms.lr import FixedRate, as_schedule, describe
 
 __all__ = ['Optimizer', 'OptimState', 'UpdateInfo']
 
@@ -218,8 +219,13 @@ class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
     # -- learning rate ------------------------------------------------------------------
     @property
     def lr(self):
-        """The learning rate as given: a float, a schedule or a callable (of the first group)."""
-        return self._groups[0].lr
+        """The learning rate as given: a number, a schedule or a callable (of the first group). A number is
+        returned as a :class:`~brainopt.transforms.lr.FixedRate`, the float with braintools.optim's schedule
+        methods (``opt.lr()``, ``opt.lr.step_epoch()``)."""
+        lr = self._groups[0].lr
+        if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+            return FixedRate(lr)
+        return lr
 
     @lr.setter
     def lr(self, value):

@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adam import AdamRule
+from ._hyper import DEFAULT_BETAS, betas_or_aliases
 
 __all__ = ['Adam', 'AdamW']
 
@@ -46,6 +47,10 @@ class Adam(Optimizer):
         AMSGrad: divide by the root of the running maximum of :math:`v_t`
         (the uncorrected moment, as torch.optim and Keras; optax and
         braintools.optim take the maximum of the corrected one).
+    beta1, beta2 : float, optional
+        braintools.optim's and brainstate's tutorials' spelling of
+        ``betas[0]`` and ``betas[1]`` (either alone keeps the other's
+        default); giving ``betas`` too is a TypeError.
     {shared_options}
 
     References
@@ -66,8 +71,11 @@ class Adam(Optimizer):
     Array([ 0.9, -1.9], dtype=float32)
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), *, eps: float = 1e-8, amsgrad: bool = False, **options):
-        super().__init__(_adam_rule(type(self).__name__, betas, eps, amsgrad), lr, **options)
+    def __init__(self, lr=1e-3, betas=DEFAULT_BETAS, *, eps: float = 1e-8, amsgrad: bool = False,
+                 beta1: float = None, beta2: float = None, **options):
+        owner = type(self).__name__
+        betas = betas_or_aliases(owner, betas, beta1, beta2)
+        super().__init__(_adam_rule(owner, betas, eps, amsgrad), lr, **options)
 
 
 @with_shared_options

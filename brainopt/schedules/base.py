@@ -128,6 +128,8 @@ class LRScheduler(brainstate.graph.Node):
         super().__init_subclass__(**kwargs)
         if '__init__' in cls.__dict__:
             cls.__init__ = _accept_quantity_lrs(cls.__dict__['__init__'])
+        if '__call__' in cls.__dict__:
+            cls.__call__ = _now_without_a_step(cls.__dict__['__call__'])
 
     #: ``stepping`` values this class accepts (recursive schedules: ``('epoch',)``)
     steppings = STEPPINGS
@@ -338,6 +340,51 @@ class LRScheduler(brainstate.graph.Node):
         """``[current_lr]``, as torch's ``scheduler.get_last_lr()`` (one parameter group)."""
         return [self.current_lr]
 
+    # -- braintools.optim's names (docs/migration_braintools.md) ----------------------------
+    def step_epoch(self):
+        """:meth:`step`, under braintools.optim's and brainpy's name (``opt.lr.step_epoch()``)."""
+        self.step()
+
+    @property
+    def current_lrs(self):
+        """braintools.optim's ``current_lrs``: an object whose ``.value`` is ``[current_lr]`` (read-only)."""
+        return _CurrentLRs(self)
+
+    def attach_optimizer(self, optimizer):
+        """Make this schedule the learning rate of ``optimizer`` (braintools.optim's name):
+        ``optimizer.set_lr(self)``; nothing when it already is."""
+        if self.attached_optimizer is not optimizer:
+            optimizer.set_lr(self)
+
+    def state_dict(self):
+        """braintools.optim's ``state_dict()``: the schedule's States (``last_epoch``, and a recursive
+        schedule's own), ``base_lrs`` and, where defined, ``current_lrs``, as numpy values and lists.
+
+        The optimizer's own :meth:`brainopt.Optimizer.state_dict` and the checkpoints already hold the
+        schedule; this is for scripts that save the schedule on its own.
+        """
+        out = {k: np.asarray(v) for k, v in self.state_values().items()}
+        out['base_lrs'] = [getattr(self, 'base_lr', None)]
+        if self.stepping == 'epoch' or self.attached_optimizer is not None:
+            out['current_lrs'] = [float(self.current_lr)]
+        return out
+
+    def load_state_dict(self, state_dict):
+        """Load what :meth:`state_dict` returned. Its States are checked as :meth:`load_state_values`
+        checks them, and ``base_lrs``, when given, must be this schedule's (the rate is computed from the
+        constructor's arguments, not loaded); ``current_lrs`` is derived and ignored. On an error nothing
+        changes."""
+        owner = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(f'{owner}.load_state_dict: expected a dict, got {type(state_dict).__name__}')
+        if 'base_lrs' in state_dict:
+            mine = [getattr(self, 'base_lr', None)]
+            theirs = list(state_dict['base_lrs'])
+            if len(theirs) != 1 or theirs[0] != mine[0]:
+                raise ValueError(f"{owner}.load_state_dict: ['base_lrs'] is {theirs}, but this schedule was built "
+                                 f'with base_lr={mine[0]!r}: build it with the saved arguments; nothing was loaded')
+        self.load_state_values({k: v for k, v in state_dict.items() if k not in ('base_lrs', 'current_lrs')})
+
     # -- configuration --------------------------------------------------------------------
     def get_config(self) -> dict:
         """The constructor's arguments, read back from the attributes of the same name.
@@ -361,6 +408,38 @@ class LRScheduler(brainstate.graph.Node):
         items = [(k, v) for k, v in self.get_config().items() if not (k == 'last_epoch' and v == 0)]
         physical = '' if self.unit is None else f'; in SI units of {self.unit}'
         return f'{type(self).__name__}({", ".join(f"{k}={v!r}" for k, v in items)}{physical})'
+
+
+class _CurrentLRs:
+    """``sched.current_lrs``: ``.value`` is ``[sched.current_lr]``, read when asked."""
+
+    def __init__(self, schedule):
+        self._schedule = schedule
+
+    @property
+    def value(self):
+        return [self._schedule.current_lr]
+
+    def __repr__(self):
+        return f'current_lrs({self.value})'
+
+
+def _now_without_a_step(call):
+    """``sched()`` with no step is the rate in force now (``current_lr``), as braintools.optim's and
+    brainpy's ``opt.lr()``; ``sched(step)`` is unchanged. A ``__call__`` whose step has a default keeps its
+    own meaning of ``sched()`` (brainopt.brainpy's schedulers)."""
+    params = list(inspect.signature(call).parameters.values())
+    if len(params) < 2 or params[1].default is not inspect.Parameter.empty or \
+            params[1].kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return call
+
+    @functools.wraps(call)
+    def __call__(self, *args, **kwargs):
+        if not args and not kwargs:
+            return self.current_lr
+        return call(self, *args, **kwargs)
+
+    return __call__
 
 
 _STEPPING_DOC = """last_epoch : int, default 0

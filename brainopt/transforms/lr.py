@@ -8,7 +8,7 @@ import numpy as np
 from .. import units
 from .._validate import real
 
-__all__ = ['as_schedule', 'describe', 'LRSource']
+__all__ = ['as_schedule', 'describe', 'LRSource', 'FixedRate']
 
 
 class LRSource:
@@ -89,6 +89,44 @@ def _returned(fn, step, owner):
     if out.ndim != 0 or not (jnp.issubdtype(out.dtype, jnp.floating) or jnp.issubdtype(out.dtype, jnp.integer)):
         raise TypeError(f'{where} must return a real scalar, got {out.dtype} of shape {out.shape}')
     return out.astype(jnp.float32)
+
+
+class FixedRate(float):
+    """``opt.lr`` of an optimizer given a number: that number, a float, with the methods a braintools.optim
+    script calls on ``opt.lr`` (which is a ``ConstantLR`` there): ``opt.lr()`` is the rate, ``step()`` and
+    ``step_epoch()`` do nothing (the rate is fixed), ``get_last_lr()`` is ``[rate]``, ``current_lr`` the rate
+    and ``current_lrs.value`` ``[rate]``. It compares, prints and computes as the float it is."""
+    __slots__ = ()
+
+    def __call__(self, step=None):
+        return float(self)
+
+    def step(self, *args, **kwargs):
+        """Nothing: a fixed rate has no schedule to advance."""
+
+    def step_epoch(self):
+        """Nothing: a fixed rate has no schedule to advance."""
+
+    def get_last_lr(self):
+        return [float(self)]
+
+    @property
+    def current_lr(self):
+        return float(self)
+
+    @property
+    def current_lrs(self):
+        return _Values([float(self)])
+
+    def __repr__(self):
+        return float.__repr__(self)
+
+
+class _Values:
+    __slots__ = ('value',)
+
+    def __init__(self, value):
+        self.value = value
 
 
 def as_schedule(lr, owner=''):
