@@ -28,6 +28,7 @@ from . import _validate as check
 from . import sharding as placement
 from . import units
 from .rules.base import AfterParam, Rule
+from ._optimizer_braintools import BraintoolsNamesMixin
 from ._optimizer_memory import MemoryMixin
 from ._optimizer_units import UnitsMixin, accept_quantity_hyperparameters
 from ._shared_doc import with_shared_options  # noqa: F401  (the optimizers import it from here)
@@ -111,7 +112,7 @@ class _Weights:
 
 
 @with_shared_options
-class Optimizer(UnitsMixin, MemoryMixin, brainstate.graph.Node):
+class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.Node):
     """An update rule composed with every shared feature, on brainstate States.
 
     Subclasses (:class:`brainopt.Adadelta`, :class:`brainopt.Adagrad`, ...)

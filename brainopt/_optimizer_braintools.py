@@ -1,0 +1,62 @@
+"""braintools.optim's names on every optimizer, for scripts that change only their import (issue 33;
+docs/migration_braintools.md lists them and what remains different). :class:`brainopt.Optimizer` inherits it.
+
+Also the rule's hyperparameters as read-only attributes (``opt.betas``, ``opt.eps``, as braintools.optim,
+Keras and torch's ``defaults`` show them): the compiled step is built from them, so assigning one would be
+silently ignored, and is refused instead.
+"""
+import jax.numpy as jnp
+
+__all__ = []
+
+
+class BraintoolsNamesMixin:
+    """``base_lr``, ``get_last_lr()``, ``lr_scheduler``, ``schedulers`` and the rule's hyperparameters."""
+
+    @property
+    def base_lr(self):
+        """The first group's learning rate before any schedule: the number given, or the schedule's
+        ``base_lr`` (None for a callable or a schedule without one)."""
+        lr = self.lr
+        if isinstance(lr, float):
+            return float(lr)
+        return getattr(lr, 'base_lr', None)
+
+    def get_last_lr(self):
+        """The learning rate that the next update applies, one float per parameter group (braintools's and
+        torch's ``get_last_lr()``)."""
+        acc = self.accum_count.value if self._accumulating else jnp.zeros((), jnp.int32)
+        count = self._lr_count(self.step_count.value, acc)
+        return [float(g.source(count)) for g in self._groups]
+
+    @property
+    def lr_scheduler(self):
+        """braintools.optim's name of ``opt.lr`` (there always a schedule; a number reads back as a
+        :class:`~brainopt.transforms.lr.FixedRate` with the schedule methods)."""
+        return self.lr
+
+    @property
+    def schedulers(self):
+        """The schedules of the parameter groups (a group with a number or a callable as lr has none)."""
+        return [g.source.scheduler for g in self._groups if g.source.scheduler is not None]
+
+    # -- the rule's hyperparameters, read-only ---------------------------------------------------------
+    def _rule_config(self):
+        rule = self.__dict__.get('rule')
+        return {} if rule is None else rule.config()
+
+    def __getattr__(self, name):
+        # only for names that normal lookup did not find
+        config = self._rule_config() if not name.startswith('__') else {}
+        if name in config:
+            return self.__dict__.get('_quantity_hypers', {}).get(name, config[name])
+        raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')
+
+    def __setattr__(self, name, value):
+        if (name in self._rule_config() and name not in self.__dict__
+                and not hasattr(type(self), name)):
+            raise AttributeError(
+                f'{type(self).__name__}.{name} is read-only: the update is compiled with {name}='
+                f'{getattr(self, name)!r}, and changing a hyperparameter of a built optimizer is not supported '
+                f'yet; build a new optimizer with {name}={value!r} and load this one\'s state_dict() into it')
+        super().__setattr__(name, value)
