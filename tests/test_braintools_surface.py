@@ -189,3 +189,34 @@ def test_adam_with_beta1_beta2_follows_braintools():
         t.update({'w': g})
         o.update({'w': g})
     np.testing.assert_allclose(np.asarray(w_o.value), np.asarray(w_t.value), rtol=2e-6)
+
+
+def test_the_optimizer_names_a_braintools_script_reads():
+    """``opt.base_lr``, ``opt.get_last_lr()``, ``opt.lr_scheduler``, ``opt.schedulers`` and the rule's
+    hyperparameters (``opt.betas``), read as from the same braintools optimizer."""
+    w = brainstate.ParamState(jnp.ones(2))
+    sched, t_sched = brainopt.StepLR(0.1, step_size=1, gamma=0.5), bto.StepLR(0.1, step_size=1, gamma=0.5)
+    ours = brainopt.Adam(lr=sched, betas=(0.8, 0.99), eps=1e-6).register_trainable_weights({'w': w})
+    theirs = bto.Adam(lr=t_sched, betas=(0.8, 0.99), eps=1e-6)
+    theirs.register_trainable_weights({'w': brainstate.ParamState(jnp.ones(2))})
+    for _ in range(2):
+        sched.step()
+        t_sched.step()
+    assert ours.base_lr == theirs.base_lr == 0.1
+    np.testing.assert_allclose(ours.get_last_lr(), [float(x) for x in theirs.get_last_lr()], rtol=1e-7)
+    assert (ours.betas, ours.eps, ours.amsgrad) == (tuple(theirs.betas), theirs.eps, theirs.amsgrad)
+    assert ours.lr_scheduler is sched and ours.schedulers == [sched] and sched.optimizer is ours
+    assert sched.base_lrs == [0.1] and sched.get_lr() == [sched.current_lr]
+    assert brainopt.Adam(1e-3).base_lr == 1e-3 and brainopt.Adam(1e-3).schedulers == []
+    # groups: one rate each, the next update's
+    ours.add_param_group({'b': brainstate.ParamState(jnp.ones(1))}, lr=0.5)
+    assert ours.get_last_lr()[1] == 0.5
+
+
+def test_a_rule_hyperparameter_cannot_be_assigned_and_silently_ignored():
+    opt = brainopt.Adam(1e-3, eps=1e-8)
+    with pytest.raises(AttributeError, match=r'Adam.eps is read-only: the update is compiled with eps=1e-08'):
+        opt.eps = 1e-3
+    assert opt.eps == 1e-8
+    with pytest.raises(AttributeError, match="'Adam' object has no attribute 'nonsense'"):
+        opt.nonsense

@@ -346,6 +346,20 @@ class LRScheduler(brainstate.graph.Node):
         self.step()
 
     @property
+    def base_lrs(self):
+        """braintools.optim's ``base_lrs``: ``[base_lr]`` (one schedule drives one parameter group)."""
+        return [getattr(self, 'base_lr', None)]
+
+    def get_lr(self):
+        """braintools.optim's ``get_lr()``: ``[current_lr]``, the rate in force now."""
+        return [self.current_lr]
+
+    @property
+    def optimizer(self):
+        """braintools.optim's name of :attr:`attached_optimizer`."""
+        return self.attached_optimizer
+
+    @property
     def current_lrs(self):
         """braintools.optim's ``current_lrs``: an object whose ``.value`` is ``[current_lr]`` (read-only)."""
         return _CurrentLRs(self)
