@@ -30,11 +30,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _timing as T  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-import _timing as T  # noqa: E402
 from bench_update import _mixed_shapes  # noqa: E402
 
 B1, B2, EPS, LR = 0.9, 0.999, 1e-8, 1e-3

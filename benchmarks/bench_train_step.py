@@ -39,19 +39,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'examples'))
 
-import numpy as np  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
-
+import _timing as T  # noqa: E402
 import brainstate  # noqa: E402
 import braintools  # noqa: E402
 import brainunit as u  # noqa: E402
-import brainopt  # noqa: E402
-
-import _timing as T  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
 import spiking_digits as ex  # noqa: E402
+
+import brainopt  # noqa: E402
 
 BASELINE = 'raw_jax'
 LR = 1e-2
@@ -177,7 +175,8 @@ def main(argv=None):
     repeats = args.repeats or (6 if args.quick else 100)
     min_sample_s = (args.min_sample_ms or (20. if args.quick else 50.)) / 1e3
 
-    info = T.print_header('bench_train_step: ONE training step (forward + backward + Adam update) of examples/spiking_digits.py')
+    info = T.print_header('bench_train_step: ONE training step (forward + backward + Adam update) of '
+                          'examples/spiking_digits.py')
     print(f'network 64 -> {args.hidden} LIF -> 10, {ex.N_STEPS} time steps, batch {args.batch}; '
           f'repeats {repeats}, min sample {min_sample_s * 1e3:g} ms; ratio = median / raw-JAX median')
 

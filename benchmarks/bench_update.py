@@ -46,17 +46,15 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
-
+import _timing as T  # noqa: E402
 import brainstate  # noqa: E402
 import braintools  # noqa: E402
-import brainopt  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
 
-import _timing as T  # noqa: E402
+import brainopt  # noqa: E402
 
 BASELINE = 'optax_jit'
 
@@ -353,7 +351,8 @@ def main(argv=None):
         if n not in cases:
             ap.error(f'unknown case {n!r}')
 
-    info = T.print_header('bench_update: time of ONE optimizer update, interleaved round-robin, block_until_ready on results')
+    info = T.print_header('bench_update: time of ONE optimizer update, interleaved round-robin, '
+                          'block_until_ready on results')
     print(f'repeats {repeats} per (optimizer, case), min sample {min_sample_s * 1e3:g} ms, '
           f'ratios = contender median / optax-jit median (lower is faster)')
 

@@ -25,16 +25,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _timing as T  # noqa: E402
+import brainstate  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import brainstate  # noqa: E402
 import brainopt  # noqa: E402
 from brainopt import _registry as registry  # noqa: E402
 from brainopt import optimizer as engine  # noqa: E402
-
-import _timing as T  # noqa: E402
 
 
 def med_us(fn, n):

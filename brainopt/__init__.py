@@ -1,29 +1,87 @@
 """brainopt: gradient optimizers and learning-rate schedules for brainstate."""
-from . import optimizers, rules, schedules, transforms
+from . import _ecosystem, optimizers, rules, schedules, transforms
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from .optimizer import Optimizer, OptimState, UpdateInfo
+from .optimizers import (
+    LBFGS,
+    SAM,
+    SGD,
+    SM3,
+    AdaBelief,
+    Adadelta,
+    Adafactor,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Adan,
+    Fromage,
+    Ftrl,
+    Lamb,
+    Lars,
+    LineSearchInfo,
+    Lion,
+    Lookahead,
+    Momentum,
+    MomentumNesterov,
+    Muon,
+    Nadam,
+    Novograd,
+    Prodigy,
+    RAdam,
+    RMSprop,
+    Rprop,
+    ScheduleFreeAdamW,
+    ScheduleFreeSGD,
+    Yogi,
+)
+from .schedules import (
+    ChainedScheduler,
+    ConstantLR,
+    CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CosineDecay,
+    CyclicLR,
+    ExponentialDecayLR,
+    ExponentialLR,
+    InverseTimeDecay,
+    LambdaLR,
+    LinearLR,
+    LRScheduler,
+    MultiplicativeLR,
+    MultiStepLR,
+    OneCycleLR,
+    PiecewiseConstantSchedule,
+    PolynomialLR,
+    ReduceLROnPlateau,
+    SequentialLR,
+    StepLR,
+    WarmupCosineSchedule,
+    WarmupScheduler,
+    plot_schedule,
+    schedule_values,
+)
 from .train import train_step
-from .optimizers import *  # noqa: F401,F403  (every public optimizer; see optimizers/__init__.py)
-from .schedules import *  # noqa: F401,F403  (every public schedule; see schedules/__init__.py)
-
-from ._exports import show_signature as _show_signature
-
-_show_signature(Optimizer)
-_show_signature(OptimState)
-
-from . import _ecosystem
 
 _ecosystem.install()     # isinstance(opt, braintools.optim.Optimizer), once braintools.optim is imported
 
 __version__ = '0.1.0'
 
-__all__ = (
+__all__ = [
     # the engine
-    ['Optimizer', 'OptimState', 'UpdateInfo', 'train_step']
+    'Optimizer', 'OptimState', 'UpdateInfo', 'train_step',
     # checkpoints
-    + ['save_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'CheckpointError']
-    # optimizers and schedules, as their packages list them
-    + list(optimizers.__all__) + list(schedules.__all__)
+    'save_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'CheckpointError',
+    # optimizers (brainopt.optimizers.__all__)
+    'AdaBelief', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Adan', 'Fromage', 'Ftrl', 'Lamb',
+    'Lars', 'LBFGS', 'LineSearchInfo', 'Lion', 'Lookahead', 'Momentum', 'MomentumNesterov', 'Muon', 'Nadam',
+    'Novograd', 'Prodigy', 'RAdam', 'RMSprop', 'Rprop', 'SAM', 'ScheduleFreeSGD', 'ScheduleFreeAdamW', 'SGD', 'SM3',
+    'Yogi',
+    # schedules (brainopt.schedules.__all__)
+    'LRScheduler', 'SequentialLR', 'ChainedScheduler', 'CosineAnnealingLR', 'CosineAnnealingWarmRestarts',
+    'WarmupCosineSchedule', 'CyclicLR', 'OneCycleLR', 'StepLR', 'MultiStepLR', 'ExponentialLR', 'PolynomialLR',
+    'ExponentialDecayLR', 'PiecewiseConstantSchedule', 'LinearLR', 'ConstantLR', 'LambdaLR', 'WarmupScheduler',
+    'InverseTimeDecay', 'CosineDecay', 'plot_schedule', 'schedule_values', 'MultiplicativeLR', 'ReduceLROnPlateau',
     # modules
-    + ['optimizers', 'rules', 'schedules', 'transforms']
-)
+    'optimizers', 'rules', 'schedules', 'transforms',
+]

@@ -88,11 +88,11 @@ class UnitsMixin:
             want = units.expected_lr_unit(exponents, p_unit)
             ok = unit.is_unitless if want is None else unit.has_same_dim(want)
             if not ok:
+                needed = f'in {want} (or another unit of that dimension)' if want is not None else 'without dimension'
                 raise ValueError(
                     f'{owner}.{where}: the learning rate {describe(group.lr)} does not fit parameter {name!r} in '
                     f'{p_unit if p_unit is not None else "no unit"}: {type(self.rule).__name__} needs an lr '
-                    f'{"in " + str(want) + " (or another unit of that dimension)" if want is not None else "without dimension"}'
-                    f' so that the step is in the parameter\'s unit')
+                    f'{needed} so that the step is in the parameter\'s unit')
 
     def get_slot(self, slot: str, path):
         """One parameter's accumulator, with the structure of its State's value.

@@ -212,7 +212,8 @@ class Ftrl(_Keras, _o.Ftrl):
 
 
 class Lamb(_Keras, _o.Lamb):
-    """``keras.optimizers.Lamb``: the decay shrinks the weights before the trust ratio (rule: :class:`brainopt.Lamb`)."""
+    """``keras.optimizers.Lamb``: the decay shrinks the weights before the trust ratio
+    (rule: :class:`brainopt.Lamb`)."""
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
         super().__init__(betas=(beta_1, beta_2), eps=epsilon, **_options('Lamb', learning_rate, name, kwargs))
@@ -262,7 +263,8 @@ class Muon(_Keras, _o.Muon):
 
 
 class Nadam(_Keras, _o.Nadam):
-    """``keras.optimizers.Nadam``: Dozat's ``0.96**t`` schedule (rule: :class:`brainopt.Nadam`, ``momentum_decay=1``)."""
+    """``keras.optimizers.Nadam``: Dozat's ``0.96**t`` schedule
+    (rule: :class:`brainopt.Nadam`, ``momentum_decay=1``)."""
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
         super().__init__(betas=(beta_1, beta_2), eps=epsilon, momentum_decay=1.0,

@@ -22,16 +22,16 @@ import brainstate
 import jax
 import jax.numpy as jnp
 
-from . import _eager
+from . import _eager, units
 from . import _registry as registry
 from . import _validate as check
 from . import sharding as placement
-from . import units
-from .rules.base import AfterParam, Rule
 from ._optimizer_braintools import BraintoolsNamesMixin
 from ._optimizer_memory import MemoryMixin
 from ._optimizer_units import UnitsMixin, accept_quantity_hyperparameters
 from ._shared_doc import with_shared_options  # noqa: F401  (the optimizers import it from here)
+from ._signature import show_signature
+from .rules.base import AfterParam, Rule
 from .transforms import accumulation, clipping, dtypes, ema
 from .transforms import weight_decay as decay
 from .transforms.lr import FixedRate, as_schedule, describe
@@ -131,6 +131,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         super().__init_subclass__(**kwargs)
         if '__init__' in cls.__dict__:
             cls.__init__ = accept_quantity_hyperparameters(cls.__dict__['__init__'])
+        show_signature(cls)
 
     def __init__(
         self,
@@ -171,7 +172,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             raise TypeError(f'{owner}: weight_decay_exclude must be a pattern string, a sequence of them, '
                             f'or a predicate of the parameter path, got {weight_decay_exclude!r}')
         self.weight_decay_exclude = weight_decay_exclude
-        self.grad_clip_value = check.optional_real('grad_clip_value', grad_clip_value, low=0., low_open=True, owner=owner)
+        self.grad_clip_value = check.optional_real(
+            'grad_clip_value', grad_clip_value, low=0., low_open=True, owner=owner)
         self.grad_clip_norm = check.optional_real('grad_clip_norm', grad_clip_norm, low=0., low_open=True, owner=owner)
         self.grad_clip_norm_per_param = check.optional_real(
             'grad_clip_norm_per_param', grad_clip_norm_per_param, low=0., low_open=True, owner=owner)
@@ -732,3 +734,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         args += [f'{k}={getattr(self, k)!r}' for k, p in shared.items()
                  if p.kind is p.KEYWORD_ONLY and k != 'name' and getattr(self, k) != p.default]
         return f'{type(self).__name__}({", ".join(args)})'
+
+
+show_signature(Optimizer)
+show_signature(OptimState)

@@ -41,7 +41,8 @@ import time  # noqa: E402
 import brainstate  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
+from jax.sharding import Mesh, NamedSharding  # noqa: E402
+from jax.sharding import PartitionSpec as P
 
 import brainopt  # noqa: E402
 

@@ -229,7 +229,8 @@ def main(argv=None):
         trained ``model`` and its ``optimizer``.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--fast', action='store_true', help='3 epochs of a 64-neuron network (about 10 s); fails unless the loss falls')
+    parser.add_argument('--fast', action='store_true',
+                        help='3 epochs of a 64-neuron network (about 10 s); fails unless the loss falls')
     parser.add_argument('--epochs', type=int, default=None, help='passes over the training set (default 40)')
     parser.add_argument('--hidden', type=int, default=None, help='number of LIF neurons (default 128)')
     parser.add_argument('--lr', type=float, default=None, help='initial Adam learning rate (default 1e-2)')

@@ -366,7 +366,6 @@ def keras_finalize(problem: Problem, opt_name: str, **kwargs: Any) -> Params:
     With ``use_ema=True`` this overwrites the params with their moving
     averages; otherwise it returns the last params unchanged.
     """
-    import keras
 
     run = _keras_run(problem, opt_name, False, dict(kwargs))
     run.optimizer.finalize_variable_values(run.variables)

@@ -61,6 +61,7 @@ def script_integrator_rnn(optim, n_hidden=100, num_batch=16, batches=8, epochs=2
     ``last_epoch``, which no ``step()`` advances), brainopt ``0.025 * 0.99975**t`` at update ``t``.
     """
     from typing import Callable
+
     import jax.numpy as jnp
 
     _seed()

@@ -15,6 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import brainopt  # noqa: E402
+
 from models import MLP  # noqa: E402,F401  (test_checkpoint uses resume_job.MLP)
 from table import OPTIMIZERS  # noqa: E402
 

@@ -1,5 +1,6 @@
 """Contract-table rows of the element-wise catalogue (golden tests: tests/test_golden_elementwise.py)."""
 import brainopt
+
 from table import COMMON_BAD, OptimizerInfo
 
 _BETAS2_BAD = [('betas', (1.0, 0.9), ValueError), ('betas', (0.9, -0.1), ValueError), ('betas', 0.9, TypeError),

@@ -7,6 +7,7 @@ for parameters that are not 2-D (a zero-size placeholder otherwise). The contrac
 ``d``), which a parameter registered later legitimately changes (/tmp/patches/B.patch adds both to the table).
 """
 import brainopt
+
 from table import COMMON_BAD, OptimizerInfo
 
 BETAS_BAD = [('betas', (1.0, 0.999), ValueError), ('betas', (0.9, -0.1), ValueError), ('betas', 0.9, TypeError)]

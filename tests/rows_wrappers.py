@@ -6,6 +6,7 @@ table cannot hold (LBFGS's line search, which needs value_fn; SAM with rho=0 equ
 shared option) is in tests/test_contract_wrappers.py, the golden trajectories in tests/test_wrappers.py.
 """
 import brainopt
+
 from table import COMMON_BAD, OptimizerInfo
 
 LOOKAHEAD_BAD = [('sync_period', 0, ValueError), ('sync_period', 2.5, TypeError), ('alpha', 1.5, ValueError),

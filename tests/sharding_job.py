@@ -13,10 +13,12 @@ import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import brainopt
-from ulps import assert_ulp_close, cross_program_ulps   # tests/ is sys.path[0]: this file runs as a script
+
+from ulps import assert_ulp_close, cross_program_ulps  # tests/ is sys.path[0]: this file runs as a script
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 assert jax.device_count() == 8, f'expected 8 devices (XLA_FLAGS={os.environ.get("XLA_FLAGS")!r}), got {jax.devices()}'

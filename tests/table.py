@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 
 import brainopt
+
 from ulps import CROSS_PROGRAM_ULPS_PER_STEP
 
 

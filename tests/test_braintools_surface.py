@@ -23,6 +23,7 @@ import pytest
 import brainopt
 import brainopt.brainpy as bpd
 import brainopt.keras as bk
+
 from ulps import assert_ulp_close, bits
 
 

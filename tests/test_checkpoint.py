@@ -17,10 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import resume_job
 
 import brainopt
-import resume_job
 from brainopt import checkpoint
+
 from table import OPTIMIZERS
 from ulps import bits
 

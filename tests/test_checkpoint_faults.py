@@ -23,10 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import resume_job
 
 import brainopt
-import resume_job
 from brainopt import checkpoint, checkpoint_file
+
 from ulps import bits
 
 HERE = os.path.dirname(__file__)
@@ -374,13 +375,13 @@ def test_leftovers_removed_and_kept(tmp_path):
     dead.wait()
     host = checkpoint_file.HOST
     try:
-        names = {f'.ck.npz.abc_123.tmp': 'removed',                      # an older brainopt's name
+        names = {'.ck.npz.abc_123.tmp': 'removed',                      # an older brainopt's name
                  f'.ck.npz.{host}-{dead.pid}.k2j4h1x0.tmp': 'removed',   # its process has ended
                  f'.ck.npz.{host}-{os.getpid()}.zzzz1234.tmp': 'removed',  # this process's, not being written
                  f'.ck.npz.other-node-7-{sleeper.pid}.q1w2e3r4.tmp': 'removed',  # another host's: nothing to ask
                  f'.ck.npz.{host}-{sleeper.pid}.a1b2c3d4.tmp': 'kept',   # a live process of this host
                  f'.ck.npz.old.{host}-{dead.pid}.x1y2z3w4.tmp': 'kept',  # a save of ck.npz.old, not of ck.npz
-                 f'.ck.npz.tmp': 'kept',
+                 '.ck.npz.tmp': 'kept',
                  'ck.npz.tmp': 'kept'}
         for name in names:
             (tmp_path / name).write_bytes(b'x' * 100)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import brainopt
+
 from cross_program import STEPS, bound, grads_of, three_ways, values, worst_ulps
 from models import MLP, X, Y
 from table import OPTIMIZERS

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import brainopt
+
 from models import MLP, X, Y
 from ulps import assert_trees_ulp_close, assert_ulp_close, cross_program_ulps
 

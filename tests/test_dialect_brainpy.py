@@ -15,6 +15,7 @@ import pytest
 
 import brainopt
 import brainopt.brainpy as bp
+
 from peers import assert_trajectories_close, make_problem, max_abs_diff, numpy_trajectory
 
 RTOL, ATOL = 2e-6, 1e-7

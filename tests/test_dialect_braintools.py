@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import brainopt
+
 from peers import max_abs_diff
 
 STEPS_PER_EPOCH, EPOCHS = 4, 3

@@ -25,6 +25,7 @@ from brainopt.rules.adam import AdamRule
 from brainopt.rules.adam_family import AdamaxRule
 from brainopt.rules.rmsprop import RMSpropRule
 from brainopt.rules.sgd import SGDRule
+
 from peers import assert_trajectories_close, make_problem, max_abs_diff
 
 RTOL, ATOL = 2e-6, 1e-7        # float32 round-off over 15 steps
@@ -151,7 +152,8 @@ BASE_OPTIONS = {
     'global_clipnorm': dict(global_clipnorm=0.4), 'use_ema': dict(use_ema=True),
     'ema_momentum': dict(use_ema=True, ema_momentum=0.5),
     'ema_overwrite_frequency': dict(use_ema=True, ema_overwrite_frequency=3),
-    'loss_scale_factor': dict(loss_scale_factor=32.0), 'gradient_accumulation_steps': dict(gradient_accumulation_steps=2),
+    'loss_scale_factor': dict(loss_scale_factor=32.0),
+    'gradient_accumulation_steps': dict(gradient_accumulation_steps=2),
 }
 
 
@@ -208,8 +210,9 @@ def test_adafactor_cap_binds_with_weight_decay_and_accumulation():
         ours_kwargs = dict(kwargs, learning_rate=_schedule()) if callable(kwargs['learning_rate']) else kwargs
         assert_runs_equal(run_dialect(problem, 'Adafactor', ours_kwargs), theirs, f'Adafactor {label}')
     # the cap binds here: the same run with the rule uncapped moves elsewhere
-    uncapped = run_dialect(problem, 'Adafactor', dict(learning_rate=1.0, weight_decay=0.1), rule=lambda r: AdafactorRule(
-        r.eps1, r.eps2, r.clip_threshold, r.decay_rate, r.beta1, r.factored, cap_lr=False))
+    uncapped = run_dialect(problem, 'Adafactor', dict(learning_rate=1.0, weight_decay=0.1),
+                           rule=lambda r: AdafactorRule(r.eps1, r.eps2, r.clip_threshold, r.decay_rate, r.beta1,
+                                                        r.factored, cap_lr=False))
     capped = run_dialect(problem, 'Adafactor', dict(learning_rate=1.0, weight_decay=0.1))
     assert max_abs_diff(uncapped[0], capped[0]) > 1e-2
 

@@ -114,10 +114,11 @@ def test_spiking_digits_learning_rate_follows_the_cosine(spiking_fast_run):
 
 
 def test_spiking_digits_writes_checkpoint_and_plot(spiking_digits, spiking_fast_run):
-    import brainopt
     import brainstate
     import brainunit as u
     import numpy as np
+
+    import brainopt
 
     plot = spiking_fast_run['plot']
     assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

@@ -8,6 +8,7 @@ import pytest
 
 import brainopt
 from brainopt.rules import Rule
+
 from table import OPTIMIZERS
 from ulps import assert_ulp_close, cross_program_ulps
 

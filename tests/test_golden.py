@@ -5,12 +5,20 @@ backend). Each problem runs 12 steps; brainopt and the peer see gradients
 from the same numpy function of their own current parameters
 (``tests/peers.py``), so the trajectories agree to float32 round-off.
 """
-import brainopt
 import optax
 import pytest
 
-from peers import assert_trajectories_close, keras_finalize, keras_trajectory, keras_trajectory_with_ema, \
-    make_problem, optax_trajectory, torch_trajectory
+import brainopt
+
+from peers import (
+    assert_trajectories_close,
+    keras_finalize,
+    keras_trajectory,
+    keras_trajectory_with_ema,
+    make_problem,
+    optax_trajectory,
+    torch_trajectory,
+)
 from runner import brainopt_trajectory
 
 RTOL, ATOL = 2e-6, 1e-7        # float32 round-off over 12 steps

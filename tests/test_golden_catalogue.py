@@ -8,6 +8,7 @@ atol 1e-7, as ``test_golden.py``). Where a peer's formula differs from
 torch's, the test says how, and a ``*_differs`` test pins that the difference
 is real (so that the matching tests can tell the formulas apart).
 """
+import functools
 import inspect
 
 import brainstate
@@ -17,7 +18,15 @@ import optax
 import pytest
 
 import brainopt
-from peers import max_abs_diff, assert_trajectories_close, keras_trajectory, make_problem, optax_trajectory, torch_trajectory
+
+from peers import (
+    assert_trajectories_close,
+    keras_trajectory,
+    make_problem,
+    max_abs_diff,
+    optax_trajectory,
+    torch_trajectory,
+)
 from runner import brainopt_trajectory
 
 RTOL, ATOL = 2e-6, 1e-7        # float32 round-off over 12 steps
@@ -136,13 +145,13 @@ def test_adam_default_betas_differ_only_by_float32_bias_correction(problem, monk
     bias corrections swapped in it equals them to round-off: the correction is the whole difference."""
     import brainopt.rules.adam as adam_rule
     if peer == 'optax-adam':
-        expected, make = optax_trajectory(problem, optax.adam(0.05)), lambda: brainopt.Adam(lr=0.05)
+        expected, make = optax_trajectory(problem, optax.adam(0.05)), functools.partial(brainopt.Adam, lr=0.05)
     elif peer == 'optax-adamw':
         expected = optax_trajectory(problem, optax.adamw(0.05, weight_decay=1e-2))
-        make = lambda: brainopt.AdamW(lr=0.05)
+        make = functools.partial(brainopt.AdamW, lr=0.05)
     else:
         expected = keras_trajectory(problem, 'Adam', learning_rate=0.05, epsilon=0.0)
-        make = lambda: brainopt.Adam(lr=0.05, eps=0.0)
+        make = functools.partial(brainopt.Adam, lr=0.05, eps=0.0)
     exact = brainopt_trajectory(problem, make())
     assert_trajectories_close(exact, expected, rtol=RTOL, atol=BC_ATOL)
     assert max_abs_diff(exact, expected) > 1e-7           # the float32 corrections do show

@@ -23,7 +23,15 @@ import optax
 import pytest
 
 import brainopt
-from peers import max_abs_diff, assert_trajectories_close, keras_trajectory, make_problem, optax_trajectory, torch_trajectory
+
+from peers import (
+    assert_trajectories_close,
+    keras_trajectory,
+    make_problem,
+    max_abs_diff,
+    optax_trajectory,
+    torch_trajectory,
+)
 from runner import brainopt_trajectory
 
 RTOL, ATOL = 2e-6, 1e-7        # float32 round-off over 12 steps

@@ -16,8 +16,15 @@ import pytest
 
 import brainopt
 import brainopt.keras
-from peers import (assert_trajectories_close, keras_trajectory, make_problem, max_abs_diff, numpy_trajectory,
-                   optax_trajectory)
+
+from peers import (
+    assert_trajectories_close,
+    keras_trajectory,
+    make_problem,
+    max_abs_diff,
+    numpy_trajectory,
+    optax_trajectory,
+)
 from runner import brainopt_trajectory
 
 RTOL, ATOL = 2e-6, 1e-7

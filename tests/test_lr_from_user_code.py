@@ -22,6 +22,7 @@ import pytest
 
 import brainopt
 from brainopt import schedules as bs
+
 from table import OPTIMIZERS
 from test_nonfinite_hyperparams import optimizer_cases
 from ulps import bits

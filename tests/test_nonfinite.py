@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import brainopt
+
 from table import OPTIMIZERS
 
 SHAPES = {'a': (3, 4), 'b': (5,)}

@@ -27,6 +27,7 @@ import brainopt.brainpy as bpd
 import brainopt.keras as kd
 import brainopt.schedules as bs
 from brainopt import _validate
+
 from table import OPTIMIZERS
 
 BAD = (math.inf, -math.inf, math.nan)

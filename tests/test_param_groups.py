@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import brainopt
+
 from peers import make_problem
 
 SHAPES = (('w', (3, 4)), ('b', (4,)), ('v', (7,)))

@@ -6,13 +6,13 @@ names the entry or argument, before anything changes: States are bit-identical a
 next correct call gives what an untouched twin gives.
 """
 import brainstate
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import brainopt
 from brainopt import schedules as bs
+
 from ulps import bits
 
 
@@ -54,7 +54,8 @@ def _set_schedule(key, value):
 
 COUNTER_CASES = [
     (None, _set('step_count', np.asarray(-1, np.int32)), "['step_count'] must be a non-negative integer count, got -1"),
-    (None, _set('accum_count', np.asarray(-1, np.int32)), "['accum_count'] must be a non-negative integer count, got -1"),
+    (None, _set('accum_count', np.asarray(-1, np.int32)),
+     "['accum_count'] must be a non-negative integer count, got -1"),
     (None, _set('accum_count', np.asarray(2, np.int32)),
      "['accum_count'] must be < gradient_accumulation_steps (2), got 2"),
     (None, _set('skipped_steps', np.asarray(-3, np.int32)),

@@ -279,6 +279,7 @@ def test_braintools_defaults_and_keywords():
     inherits one it does not use).
     """
     import inspect
+
     import braintools.optim as bt
     changed = {('WarmupScheduler', 'warmup_start_lr'): None, ('WarmupCosineSchedule', 'warmup_start_lr'): None}
     for name in bt._optax_lr_scheduler.__all__[1:]:          # the classes after the base LRScheduler
@@ -299,6 +300,7 @@ def test_braintools_defaults_and_keywords():
 def test_keras_names_and_defaults():
     """InverseTimeDecay and CosineDecay take Keras's arguments, in Keras's order, with its defaults."""
     import inspect
+
     import keras
     for name in ['InverseTimeDecay', 'CosineDecay']:
         ours = signature(getattr(bs, name))

@@ -17,10 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from test_schedules import CASES, IDS, RTOL, N, assert_matches_torch, rebuild
 from torch.optim import lr_scheduler as tls
 
 from brainopt import schedules as bs
-from test_schedules import CASES, IDS, N, RTOL, assert_matches_torch, rebuild
+
 from ulps import assert_ulp_close, cross_program_ulps
 
 # MultiplicativeLR multiplies a float32 State once per step: about one rounding per step (torch: float64)

@@ -9,11 +9,11 @@ import brainstate
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_schedules import CASES, RTOL, N, assert_matches_torch, rebuild, torch_lrs
 from torch.optim import lr_scheduler as tls
 
 import brainopt
 from brainopt import schedules as bs
-from test_schedules import CASES, N, RTOL, assert_matches_torch, rebuild, torch_lrs
 
 UPDATE_CASES = [c for c in CASES if not isinstance(c[1], bs.MultiplicativeLR)]      # that one is per-epoch only
 

@@ -17,12 +17,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_dialect_keras import assert_runs_equal, run_dialect, run_keras
 
 import brainopt
 import brainopt.brainpy as bp
 import brainopt.keras as bk
+
 from peers import assert_trajectories_close, make_problem, numpy_trajectory
-from test_dialect_keras import assert_runs_equal, run_dialect, run_keras
 
 # -- 000 / 001 / 004: Keras 3 ---------------------------------------------------------------------------------
 SEED_CALL = dict(learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,

@@ -17,6 +17,7 @@ import pytest
 import brainopt
 from brainopt import _registry as registry
 from brainopt.train import train_step
+
 from ulps import assert_trees_ulp_close, assert_ulp_close, cross_program_ulps
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import brainopt
+
 from table import OPTIMIZERS
 
 STEPS = 40

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import brainopt
+
 from table import OPTIMIZERS
 from ulps import assert_ulp_close, cross_program_ulps
 

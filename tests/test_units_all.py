@@ -22,6 +22,7 @@ import pytest
 
 import brainopt
 from brainopt import units
+
 from table import OPTIMIZERS
 from ulps import assert_ulp_close, cross_program_ulps
 

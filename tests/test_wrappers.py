@@ -18,8 +18,9 @@ import pytest
 import torch
 
 import brainopt
-from peers import max_abs_diff, assert_trajectories_close, make_problem, optax_trajectory
+
 from models import MLP, X, Y
+from peers import assert_trajectories_close, make_problem, max_abs_diff, optax_trajectory
 from runner import brainopt_trajectory, make_states
 from ulps import assert_trees_ulp_close, assert_ulp_close, cross_program_ulps
 
@@ -155,6 +156,7 @@ def test_lookahead_refuses_what_it_cannot_wrap():
 def test_braintools_arguments_are_accepted(name):
     """Every braintools.optim argument of these two names exists here (defaults differ where documented)."""
     import inspect
+
     import braintools.optim as bt
     ours = dict(inspect.signature(getattr(brainopt, name)).parameters)
     shared = inspect.signature(brainopt.Optimizer.__init__).parameters

@@ -55,9 +55,10 @@ def _spacing(mag, dtype):
 
 
 def ulp_distance(actual, desired, scale=None):
-    """Element-wise ``|actual - desired|`` in ulps of the less precise of the two float dtypes at ``max(|actual|, |desired|,
-    scale)``; ``scale`` defaults to the largest finite magnitude in ``desired``. Non-finite entries must agree
-    exactly (the same inf, or NaN on both sides): they count 0 where they do and inf where they do not."""
+    """Element-wise ``|actual - desired|`` in ulps of the less precise of the two float dtypes at
+    ``max(|actual|, |desired|, scale)``; ``scale`` defaults to the largest finite magnitude in ``desired``.
+    Non-finite entries must agree exactly (the same inf, or NaN on both sides): they count 0 where they do and
+    inf where they do not."""
     a, d = np.asarray(actual), np.asarray(desired)
     if a.shape != d.shape:
         raise AssertionError(f'shapes differ: actual {a.shape}, desired {d.shape}')

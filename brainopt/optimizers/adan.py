@@ -2,8 +2,8 @@
 from .. import _validate as check
 from ..optimizer import with_shared_options
 from ..rules.adan import AdanRule
-from .lamb import IN_RULE, RuleDecayOptimizer
 from . import _hyper
+from .lamb import IN_RULE, RuleDecayOptimizer
 
 __all__ = ['Adan']
 

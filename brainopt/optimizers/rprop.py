@@ -1,7 +1,7 @@
 """``brainopt.Rprop``."""
+from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.rprop import RpropRule
-from .. import _validate as check
 from . import _hyper
 
 __all__ = ['Rprop']

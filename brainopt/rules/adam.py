@@ -90,7 +90,8 @@ class AdamRule(Rule):
         new = {'exp_avg': m, 'exp_avg_sq': v}
         if self.amsgrad:
             v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)
-        step_size, root_bc2 = shared((type(self), 'adam', b1, b2, dt), (count, lr), lambda c, r: self._corrections(c, r, dt))
+        step_size, root_bc2 = shared((type(self), 'adam', b1, b2, dt), (count, lr),
+                                     lambda c, r: self._corrections(c, r, dt))
         denom = jnp.sqrt(v) / root_bc2 + self.eps
         return -step_size * m / denom, new
 

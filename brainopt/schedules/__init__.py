@@ -9,9 +9,21 @@ schedule's own ``last_epoch`` State, advanced by ``sched.step()``
 defaults follow ``braintools.optim`` (Keras's for :class:`InverseTimeDecay`
 and :class:`CosineDecay`).
 
-Every module of this package lists its public names in ``__all__``; they are
-collected here, so that a new schedule is one new file (or one new class).
+A new schedule is one new class in a module here, imported below and listed in ``__all__``.
 """
-from .._exports import collect
+from .base import LRScheduler
+from .compose import ChainedScheduler, SequentialLR
+from .cosine import CosineAnnealingLR, CosineAnnealingWarmRestarts, WarmupCosineSchedule
+from .cyclic import CyclicLR, OneCycleLR
+from .decay import ExponentialDecayLR, ExponentialLR, MultiStepLR, PiecewiseConstantSchedule, PolynomialLR, StepLR
+from .factor import ConstantLR, LambdaLR, LinearLR, WarmupScheduler
+from .keras import CosineDecay, InverseTimeDecay
+from .plot import plot_schedule, schedule_values
+from .recursive import MultiplicativeLR, ReduceLROnPlateau
 
-__all__ = collect(__name__, __path__, globals())
+__all__ = [
+    'LRScheduler', 'SequentialLR', 'ChainedScheduler', 'CosineAnnealingLR', 'CosineAnnealingWarmRestarts',
+    'WarmupCosineSchedule', 'CyclicLR', 'OneCycleLR', 'StepLR', 'MultiStepLR', 'ExponentialLR', 'PolynomialLR',
+    'ExponentialDecayLR', 'PiecewiseConstantSchedule', 'LinearLR', 'ConstantLR', 'LambdaLR', 'WarmupScheduler',
+    'InverseTimeDecay', 'CosineDecay', 'plot_schedule', 'schedule_values', 'MultiplicativeLR', 'ReduceLROnPlateau',
+]

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._signature import show_signature
 from . import _common as c
 
 __all__ = ['LRScheduler']
@@ -130,6 +131,7 @@ class LRScheduler(brainstate.graph.Node):
             cls.__init__ = _accept_quantity_lrs(cls.__dict__['__init__'])
         if '__call__' in cls.__dict__:
             cls.__call__ = _now_without_a_step(cls.__dict__['__call__'])
+        show_signature(cls)
 
     #: ``stepping`` values this class accepts (recursive schedules: ``('epoch',)``)
     steppings = STEPPINGS
@@ -155,7 +157,7 @@ class LRScheduler(brainstate.graph.Node):
         self.stepping = stepping
         self._initial_epoch = c.integer('last_epoch', last_epoch, low=0, owner=owner)
         if stepping == 'epoch':
-            from ..optimizer import OptimState      # here: optimizer.py may import the schedules
+            from ..optimizer import OptimState  # here: optimizer.py may import the schedules
             self.last_epoch = OptimState(jnp.asarray(self._initial_epoch, jnp.int32), name=f'{owner}.last_epoch')
         elif self._initial_epoch != 0:
             raise ValueError(f"{owner}: last_epoch={last_epoch} needs stepping='epoch'; with stepping='update' "
@@ -422,6 +424,9 @@ class LRScheduler(brainstate.graph.Node):
         items = [(k, v) for k, v in self.get_config().items() if not (k == 'last_epoch' and v == 0)]
         physical = '' if self.unit is None else f'; in SI units of {self.unit}'
         return f'{type(self).__name__}({", ".join(f"{k}={v!r}" for k, v in items)}{physical})'
+
+
+show_signature(LRScheduler)
 
 
 class _CurrentLRs:

@@ -26,7 +26,7 @@ class _Recursive(LRScheduler):
     steppings = ('epoch',)
 
     def _init_lr_state(self, value, extra=()):
-        from ..optimizer import OptimState      # here: optimizer.py may import the schedules
+        from ..optimizer import OptimState  # here: optimizer.py may import the schedules
         owner = type(self).__name__
         self.lr = OptimState(jnp.asarray(value, jnp.float32), name=f'{owner}.lr')
         for name, v in extra:
