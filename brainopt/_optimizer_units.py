@@ -2,6 +2,7 @@
 every accumulator. :class:`brainopt.Optimizer` inherits it; ``brainopt.units`` holds the unit arithmetic."""
 import functools
 import inspect
+from typing import Any, Callable, Dict
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +51,14 @@ def accept_quantity_hyperparameters(init):
 
 class UnitsMixin:
     """Quantity learning rates and epsilons, and accumulators reported in their true units."""
+
+    # what the Optimizer it is mixed into provides
+    slots: Dict[str, Any]
+    use_ema: bool
+    ema: Any
+    grad_accum: Any
+    _accumulating: bool
+    _entry: Callable[[Any], Any]
 
     def _si_factors(self, group, to_si):
         """``{slot: {leaf: factor}}`` that converts a group's accumulators to (or from) SI units."""

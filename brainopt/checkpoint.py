@@ -251,7 +251,7 @@ def _model_states(model) -> Dict[str, brainstate.State]:
     """``{dotted path: State}`` of what a checkpoint saves of a model: its long-term States
     (parameters and other persistent values; not the hidden states a forward pass resets)."""
     if isinstance(model, brainstate.graph.Node):
-        tree = model.states(brainstate.LongTermState)
+        tree = brainstate.graph.states(model, brainstate.LongTermState)     # any Node, not only an nn.Module
     else:
         tree = model
     return {registry.path_str(p): s for p, s in registry.flatten_states(tree, where='save_checkpoint').items()}
@@ -319,10 +319,11 @@ def _load_model(plan):
 # -- the file ----------------------------------------------------------------------------------
 def write_file(path, content: Dict[str, Any]):
     """Encode ``content`` and write it to ``path`` atomically (an OSError if the disk refuses)."""
-    arrays = {}
+    arrays: Dict[str, np.ndarray] = {}
     meta = {'format': _FORMAT, 'version': FORMAT_VERSION, 'tree': files.encode(content, arrays)}
     arrays[_META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    files.write_atomic(path, lambda f: np.savez(f, **arrays))
+    # numpy's stub lets a ** entry stand for allow_pickle; the keys here are parameter paths and the meta key
+    files.write_atomic(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
 
 
 # what zipfile, numpy, json and zlib raise on a truncated or damaged file (zipfile: a flipped flag bit asks for
@@ -536,7 +537,7 @@ def save_checkpoint(path, *, model=None, optimizer=None, extra: Optional[Dict[st
         error = _WriteError(f'save_checkpoint: could not write {target!r}: {e.strerror or e}; {kept}')
         error.errno = e.errno
         raise error from e
-    if keep is not None:
+    if keep is not None and step is not None:
         files.rotate(path, keep, step)
     return target
 

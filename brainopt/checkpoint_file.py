@@ -42,7 +42,7 @@ _OWNER = re.compile(r'(?:(?P<host>[A-Za-z0-9_-]+)-(?P<pid>[0-9]{1,10})\.)?[A-Za-
 _STEP = re.compile(r'checkpoint_([0-9]{8,})\.npz')
 _STEP_TMP = re.compile(r'\.(checkpoint_[0-9]{8,}\.npz)\.')
 _PID_MAX = 1 << 22                  # Linux's largest pid_max
-_IN_FLIGHT = set()                  # this process's temporary files being written now (other threads' saves)
+_IN_FLIGHT: set = set()                  # this process's temporary files being written now (other threads' saves)
 
 
 def _alive(pid: int) -> bool:

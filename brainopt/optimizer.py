@@ -16,7 +16,7 @@ import inspect
 import itertools
 import numbers
 from collections.abc import Mapping
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import brainstate
 import jax
@@ -125,7 +125,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
     {shared_options}
     """
 
-    _quantity_hypers = {}      # {name: Quantity}: epsilons given with a unit (set per instance)
+    _quantity_hypers: Dict[str, Any] = {}      # {name: Quantity}: epsilons given with a unit (set per instance)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -158,7 +158,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         if not isinstance(rule, Rule):
             raise TypeError(f'{owner}: rule must be a brainopt.rules.Rule, got {type(rule).__name__}')
         self.rule = rule
-        self._groups = []
+        self._groups: List[_Group] = []
         self.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=owner)
         # 'rule': the rule applies the decay itself (Lamb, Novograd, ...); also when a wrapper (SAM, Lookahead)
         # takes such an optimizer as its template
@@ -211,8 +211,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             self.skipped_steps = OptimState(jnp.zeros((), jnp.int32), name=f'{self.name}.skipped_steps')
 
         self._weights = _Weights()
-        self._leaf_units = {}
-        self._decay_mask = frozenset()
+        self._leaf_units: Dict[str, Any] = {}
+        self._decay_mask: frozenset = frozenset()
         self._reset_compiled()
 
     @property

@@ -1,4 +1,6 @@
 """``brainopt.Adam`` and ``brainopt.AdamW``."""
+from typing import Optional
+
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adam import AdamRule
@@ -72,7 +74,7 @@ class Adam(Optimizer):
     """
 
     def __init__(self, lr=1e-3, betas=DEFAULT_BETAS, *, eps: float = 1e-8, amsgrad: bool = False,
-                 beta1: float = None, beta2: float = None, **options):
+                 beta1: Optional[float] = None, beta2: Optional[float] = None, **options):
         owner = type(self).__name__
         betas = betas_or_aliases(owner, betas, beta1, beta2)
         super().__init__(_adam_rule(owner, betas, eps, amsgrad), lr, **options)

@@ -1,4 +1,6 @@
 """AdaBelief (Zhuang et al., 2020): Adam whose second moment tracks the gradient's deviation from its mean."""
+from typing import Tuple
+
 import jax.numpy as jnp
 
 from .adam import corrected
@@ -24,7 +26,7 @@ class AdaBeliefRule(Rule):
     The arithmetic follows optax. Slots: ``exp_avg`` (:math:`m`),
     ``exp_avg_var`` (:math:`s`).
     """
-    slots = ('exp_avg', 'exp_avg_var')
+    slots: Tuple[str, ...] = ('exp_avg', 'exp_avg_var')
 
     lr_unit = (1, 0)
     slot_units = {'exp_avg': (0, 1), 'exp_avg_var': (0, 2), 'max_exp_avg_var': (0, 2)}

@@ -18,6 +18,7 @@ import functools
 import inspect
 import numbers
 import weakref
+from typing import Tuple
 
 import brainstate
 import jax
@@ -134,7 +135,7 @@ class LRScheduler(brainstate.graph.Node):
         show_signature(cls)
 
     #: ``stepping`` values this class accepts (recursive schedules: ``('epoch',)``)
-    steppings = STEPPINGS
+    steppings: Tuple[str, ...] = STEPPINGS
     #: a subclass that only defines ``__call__`` (and never calls ``_init_stepping``) is per-update
     stepping = 'update'
     _initial_epoch = 0
