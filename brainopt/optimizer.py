@@ -34,7 +34,7 @@ from ._signature import show_signature
 from .rules.base import AfterParam, Rule
 from .transforms import accumulation, clipping, dtypes, ema
 from .transforms import weight_decay as decay
-from .transforms.lr import FixedRate, as_schedule, describe
+from .transforms.lr import FixedRate, LearningRate, as_schedule, describe
 
 __all__ = ['Optimizer', 'OptimState', 'UpdateInfo']
 
@@ -136,7 +136,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
     def __init__(
         self,
         rule: Rule,
-        lr=1e-3,
+        lr: LearningRate = 1e-3,
         *,
         weight_decay: float = 0.0,
         weight_decay_mode: str = 'coupled',
@@ -234,7 +234,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
     def lr(self, value):
         self.set_lr(value)
 
-    def set_lr(self, value, group: int = 0):
+    def set_lr(self, value: LearningRate, group: int = 0) -> None:
         """Replace the learning rate (a float, a schedule or a callable) of one parameter group."""
         if not (isinstance(group, int) and 0 <= group < len(self._groups)):
             raise IndexError(f'{type(self).__name__}.set_lr: group must be an index below {len(self._groups)}, '
@@ -309,7 +309,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         return [{'params': list(g.paths), 'lr': g.lr, 'weight_decay': g.weight_decay} for g in self._groups]
 
     # -- registration ---------------------------------------------------------------------
-    def register_trainable_weights(self, states):
+    def register_trainable_weights(self, states: Any) -> 'Optimizer':
         """Register the States to train (into the first parameter group).
 
         Parameters
@@ -330,7 +330,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         """
         return self._register(states, self._groups[0], 'register_trainable_weights')
 
-    def add_param_group(self, states, *, lr=None, weight_decay=None):
+    def add_param_group(self, states: Any, *, lr: Optional[LearningRate] = None,
+                        weight_decay: Optional[float] = None) -> 'Optimizer':
         """Train more States with their own learning rate (or schedule) and weight decay.
 
         The group runs this optimizer's rule with every other option of the
@@ -449,7 +450,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         return [e.name for e in self._weights.entries]
 
     # -- the update -----------------------------------------------------------------------
-    def update(self, grads) -> UpdateInfo:
+    def update(self, grads: Any) -> UpdateInfo:
         """Apply one step of gradients.
 
         Parameters
@@ -511,7 +512,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
         return clipping.global_norm(grads), clipping.all_finite(grads)
 
-    def step(self, grads, **kwargs) -> UpdateInfo:
+    def step(self, grads: Any, **kwargs: Any) -> UpdateInfo:
         """:meth:`update` under braintools.optim's other name (``opt.step(grads)``)."""
         return self.update(grads, **kwargs)
 

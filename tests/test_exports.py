@@ -83,9 +83,19 @@ def test_the_api_reference_lists_every_public_name():
 
 
 def test_help_shows_each_class_its_own_arguments():
-    """brainstate's graph-node metaclass would show ``(*args, **kwargs)``."""
+    """brainstate's graph-node metaclass would show ``(*args, **kwargs)``; the public API is annotated."""
     import brainopt.keras as bk
-    assert str(inspect.signature(brainopt.Adam)).startswith('(lr=0.001, betas=(0.9, 0.999), *, eps')
-    assert str(inspect.signature(brainopt.StepLR)).startswith('(base_lr: float = 0.001, step_size: int = 30')
-    assert str(inspect.signature(brainopt.Optimizer)).startswith('(rule: brainopt.rules.base.Rule, lr=0.001')
-    assert str(inspect.signature(bk.Adam)).startswith('(learning_rate=0.001, beta_1=0.9')
+    from brainopt.transforms.lr import LearningRate
+    adam = inspect.signature(brainopt.Adam).parameters
+    assert list(adam)[:3] == ['lr', 'betas', 'eps'] and adam['lr'].default == 1e-3
+    assert adam['lr'].annotation == LearningRate and adam['eps'].annotation is float
+    assert list(inspect.signature(brainopt.StepLR).parameters)[:3] == ['base_lr', 'step_size', 'gamma']
+    assert list(inspect.signature(brainopt.Optimizer).parameters)[:2] == ['rule', 'lr']
+    assert list(inspect.signature(bk.Adam).parameters)[:2] == ['learning_rate', 'beta_1']
+    for name in brainopt.optimizers.__all__:
+        cls = getattr(brainopt, name)
+        params = inspect.signature(cls).parameters
+        if isinstance(cls, type) and issubclass(cls, brainopt.Optimizer) and 'lr' in params:
+            assert params['lr'].annotation == LearningRate, name
+    assert inspect.signature(brainopt.StepLR.__call__).return_annotation is not inspect.Signature.empty
+    assert inspect.signature(brainopt.Optimizer.update).return_annotation is brainopt.UpdateInfo

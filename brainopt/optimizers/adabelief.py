@@ -1,7 +1,10 @@
 """``brainopt.AdaBelief``."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adabelief import AdaBeliefRule
+from ..transforms.lr import LearningRate
 from . import _hyper
 
 __all__ = ['AdaBelief']
@@ -61,8 +64,8 @@ class AdaBelief(Optimizer):
     [0.8889, -1.8889]
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-16, weight_decay: float = 0.0, *,
-                 eps_root: float = 1e-16, amsgrad: bool = False, **options):
+    def __init__(self, lr: LearningRate = 1e-3, betas: Tuple[float, ...] = (0.9, 0.999), eps: float = 1e-16,
+                 weight_decay: float = 0.0, *, eps_root: float = 1e-16, amsgrad: bool = False, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
         if not isinstance(amsgrad, bool):

@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adadelta import AdadeltaRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Adadelta']
 
@@ -53,7 +54,7 @@ class Adadelta(Optimizer):
     (True, 1)
     """
 
-    def __init__(self, lr=1.0, rho: float = 0.9, eps: float = 1e-6, **options):
+    def __init__(self, lr: LearningRate = 1.0, rho: float = 0.9, eps: float = 1e-6, **options):
         rho = check.real('rho', rho, low=0., high=1., high_open=True, owner='Adadelta')
         eps = check.real('eps', eps, low=0., owner='Adadelta')
         super().__init__(AdadeltaRule(rho=rho, eps=eps), lr, **options)

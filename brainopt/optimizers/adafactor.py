@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adafactor import AdafactorRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Adafactor']
 
@@ -84,8 +85,8 @@ class Adafactor(Optimizer):
     ((64,), (32,))
     """
 
-    def __init__(self, lr=1e-3, eps=(1e-30, 1e-3), clip_threshold=1.0, decay_rate: float = 0.8, beta1=None,
-                 weight_decay: float = 0.0, factored: bool = True, **options):
+    def __init__(self, lr: LearningRate = 1e-3, eps=(1e-30, 1e-3), clip_threshold=1.0, decay_rate: float = 0.8,
+                 beta1=None, weight_decay: float = 0.0, factored: bool = True, **options):
         owner = type(self).__name__
         if lr is None:
             lr = 1e-3

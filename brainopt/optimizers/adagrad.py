@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adagrad import AdagradRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Adagrad']
 
@@ -54,7 +55,7 @@ class Adagrad(Optimizer):
     Array([ 0.5, -1.5], dtype=float32)
     """
 
-    def __init__(self, lr=1e-2, lr_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+    def __init__(self, lr: LearningRate = 1e-2, lr_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, eps_placement: str = 'outside', **options):
         lr_decay = check.real('lr_decay', lr_decay, low=0., owner='Adagrad')
         initial = check.real('initial_accumulator_value', initial_accumulator_value, low=0., owner='Adagrad')

@@ -1,9 +1,10 @@
 """``brainopt.Adam`` and ``brainopt.AdamW``."""
-from typing import Optional
+from typing import Optional, Tuple
 
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adam import AdamRule
+from ..transforms.lr import LearningRate
 from ._hyper import DEFAULT_BETAS, betas_or_aliases
 
 __all__ = ['Adam', 'AdamW']
@@ -73,8 +74,8 @@ class Adam(Optimizer):
     Array([ 0.9, -1.9], dtype=float32)
     """
 
-    def __init__(self, lr=1e-3, betas=DEFAULT_BETAS, *, eps: float = 1e-8, amsgrad: bool = False,
-                 beta1: Optional[float] = None, beta2: Optional[float] = None, **options):
+    def __init__(self, lr: LearningRate = 1e-3, betas: Tuple[float, ...] = DEFAULT_BETAS, *, eps: float = 1e-8,
+                 amsgrad: bool = False, beta1: Optional[float] = None, beta2: Optional[float] = None, **options):
         owner = type(self).__name__
         betas = betas_or_aliases(owner, betas, beta1, beta2)
         super().__init__(_adam_rule(owner, betas, eps, amsgrad), lr, **options)
@@ -128,8 +129,8 @@ class AdamW(Optimizer):
     [0.25, -1.0]
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2, *,
-                 amsgrad: bool = False, **options):
+    def __init__(self, lr: LearningRate = 1e-3, betas: Tuple[float, ...] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, *, amsgrad: bool = False, **options):
         mode = options.pop('weight_decay_mode', 'decoupled')
         if mode != 'decoupled':
             raise ValueError(f"AdamW: weight_decay_mode must be 'decoupled' (the meaning of AdamW), got {mode!r}; "

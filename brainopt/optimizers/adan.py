@@ -1,7 +1,10 @@
 """``brainopt.Adan``."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..optimizer import with_shared_options
 from ..rules.adan import AdanRule
+from ..transforms.lr import LearningRate
 from . import _hyper
 from .lamb import IN_RULE, RuleDecayOptimizer
 
@@ -75,8 +78,8 @@ class Adan(RuleDecayOptimizer):
     [0.9, -1.9]
     """
 
-    def __init__(self, lr=1e-3, betas=(0.98, 0.92, 0.99), eps: float = 1e-8, weight_decay: float = 0.0, *,
-                 weight_decay_mode: str = 'decoupled', no_prox: bool = True, **options):
+    def __init__(self, lr: LearningRate = 1e-3, betas: Tuple[float, ...] = (0.98, 0.92, 0.99), eps: float = 1e-8,
+                 weight_decay: float = 0.0, *, weight_decay_mode: str = 'decoupled', no_prox: bool = True, **options):
         owner = type(self).__name__
         b1, b2, b3 = check.decay_rates('betas', betas, n=3, owner=owner)
         if not isinstance(no_prox, bool):

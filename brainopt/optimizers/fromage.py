@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.fromage import FromageRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Fromage']
 
@@ -49,7 +50,7 @@ class Fromage(Optimizer):
     [2.9999, 3.9498]
     """
 
-    def __init__(self, lr=1.0, momentum: float = 0.0, *, min_norm: float = 1e-6, **options):
+    def __init__(self, lr: LearningRate = 1.0, momentum: float = 0.0, *, min_norm: float = 1e-6, **options):
         owner = type(self).__name__
         momentum = check.real('momentum', momentum, owner=owner)
         if momentum != 0:

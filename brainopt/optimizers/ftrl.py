@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.ftrl import FtrlRule
+from ..transforms.lr import LearningRate
 from . import _hyper
 
 __all__ = ['Ftrl']
@@ -69,9 +70,10 @@ class Ftrl(Optimizer):
     Array([0.   , 0.375], dtype=float32)
     """
 
-    def __init__(self, lr=1e-3, learning_rate_power: float = -0.5, initial_accumulator_value: float = 0.1,
-                 l1_regularization_strength: float = 0.0, l2_regularization_strength: float = 0.0,
-                 l2_shrinkage_regularization_strength: float = 0.0, beta: float = 0.0, **options):
+    def __init__(self, lr: LearningRate = 1e-3, learning_rate_power: float = -0.5,
+                 initial_accumulator_value: float = 0.1, l1_regularization_strength: float = 0.0,
+                 l2_regularization_strength: float = 0.0, l2_shrinkage_regularization_strength: float = 0.0,
+                 beta: float = 0.0, **options):
         owner = type(self).__name__
         power = check.real('learning_rate_power', learning_rate_power, high=0., owner=owner)
         rule = FtrlRule(

@@ -1,7 +1,10 @@
 """``brainopt.Lamb``, and the engine side of weight decay that lives inside a rule."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.lamb import LambRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Lamb']
 
@@ -92,7 +95,8 @@ class Lamb(RuleDecayOptimizer):
     [2.6464, -4.3536]
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0, **options):
+    def __init__(self, lr: LearningRate = 1e-3, betas: Tuple[float, ...] = (0.9, 0.999), eps: float = 1e-6,
+                 weight_decay: float = 0.0, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
         eps = check.real('eps', eps, low=0., owner=owner)

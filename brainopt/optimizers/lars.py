@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.lars import LarsRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Lars']
 
@@ -59,8 +60,8 @@ class Lars(Optimizer):
     [3.0, 3.5]
     """
 
-    def __init__(self, lr=1.0, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 0.001,
-                 eps: float = 1e-8, *, nesterov: bool = False, **options):
+    def __init__(self, lr: LearningRate = 1.0, momentum: float = 0.9, weight_decay: float = 0.0,
+                 trust_coefficient: float = 0.001, eps: float = 1e-8, *, nesterov: bool = False, **options):
         owner = type(self).__name__
         momentum = check.real('momentum', momentum, low=0., owner=owner)
         trust_coefficient = check.real('trust_coefficient', trust_coefficient, low=0., owner=owner)

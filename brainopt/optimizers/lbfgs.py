@@ -12,6 +12,7 @@ from ..optimizer import Optimizer, _is_traced, with_shared_options
 from ..rules.lbfgs import LBFGSRule, strong_wolfe, tree_dot, tree_max_abs
 from ..transforms import clipping, ema
 from ..transforms import weight_decay as decay
+from ..transforms.lr import LearningRate
 
 __all__ = ['LBFGS', 'LineSearchInfo']
 
@@ -129,8 +130,8 @@ class LBFGS(Optimizer):
     True
     """
 
-    def __init__(self, lr=1.0, memory_size: int = 10, scale_init_precond: bool = True, linesearch=None, *,
-                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, max_linesearch_steps: int = 25,
+    def __init__(self, lr: LearningRate = 1.0, memory_size: int = 10, scale_init_precond: bool = True, linesearch=None,
+                 *, tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, max_linesearch_steps: int = 25,
                  **options):
         owner = type(self).__name__
         memory_size = check.positive_int('memory_size', memory_size, owner=owner)

@@ -1,7 +1,10 @@
 """``brainopt.Lion``."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.lion import LionRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Lion']
 
@@ -55,7 +58,7 @@ class Lion(Optimizer):
     Array([ 0.9, -1.9], dtype=float32)
     """
 
-    def __init__(self, lr=1e-4, betas=(0.9, 0.99), weight_decay: float = 0.0, *,
+    def __init__(self, lr: LearningRate = 1e-4, betas: Tuple[float, ...] = (0.9, 0.99), weight_decay: float = 0.0, *,
                  weight_decay_mode: str = 'decoupled', **options):
         b1, b2 = check.decay_rates('betas', betas, owner=type(self).__name__)
         super().__init__(LionRule(b1, b2), lr, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode,

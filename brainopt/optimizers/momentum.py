@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.sgd import SGDRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Momentum', 'MomentumNesterov']
 
@@ -46,7 +47,7 @@ class Momentum(Optimizer):
     Array([ 0.71, -2.29], dtype=float32)
     """
 
-    def __init__(self, lr=1e-3, momentum: float = 0.9, **options):
+    def __init__(self, lr: LearningRate = 1e-3, momentum: float = 0.9, **options):
         momentum = check.real('momentum', momentum, low=0., owner=type(self).__name__)
         super().__init__(SGDRule(momentum, 0.0, False), lr, **options)
 
@@ -90,6 +91,6 @@ class MomentumNesterov(Optimizer):
     Array([ 0.85, -2.15], dtype=float32)
     """
 
-    def __init__(self, lr=1e-3, momentum: float = 0.9, **options):
+    def __init__(self, lr: LearningRate = 1e-3, momentum: float = 0.9, **options):
         momentum = check.real('momentum', momentum, low=0., low_open=True, owner=type(self).__name__)
         super().__init__(SGDRule(momentum, 0.0, True), lr, **options)

@@ -1,10 +1,12 @@
 """``brainopt.Muon``."""
 import numbers
 import re
+from typing import Tuple
 
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.muon import MuonRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['Muon']
 
@@ -107,10 +109,11 @@ class Muon(Optimizer):
     [-0.0686, -0.0686, -0.0686]
     """
 
-    def __init__(self, lr=1e-3, weight_decay: float = 0.1, momentum: float = 0.95, nesterov: bool = True,
-                 ns_coefficients=(3.4445, -4.7750, 2.0315), eps: float = 1e-7, ns_steps: int = 5,
-                 adjust_lr_fn=None, *, adam_betas=(0.9, 0.999), adam_eps: float = 1e-8, adam_lr_ratio: float = 1.0,
-                 exclude_layers=None, exclude_embeddings: bool = True, **options):
+    def __init__(self, lr: LearningRate = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
+                 nesterov: bool = True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps: float = 1e-7,
+                 ns_steps: int = 5, adjust_lr_fn=None, *, adam_betas: Tuple[float, ...] = (0.9, 0.999),
+                 adam_eps: float = 1e-8, adam_lr_ratio: float = 1.0, exclude_layers=None,
+                 exclude_embeddings: bool = True, **options):
         owner = type(self).__name__
         momentum = check.real('momentum', momentum, low=0., high=1., high_open=True, owner=owner)
         if not isinstance(nesterov, bool):

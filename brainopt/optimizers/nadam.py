@@ -1,7 +1,10 @@
 """``brainopt.Nadam``."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adam_family import NadamRule
+from ..transforms.lr import LearningRate
 from . import _hyper
 
 __all__ = ['Nadam']
@@ -61,8 +64,8 @@ class Nadam(Optimizer):
     [0.8944, -1.8944]
     """
 
-    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum_decay: float = 4e-3, **options):
+    def __init__(self, lr: LearningRate = 2e-3, betas: Tuple[float, ...] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
         rule = NadamRule(b1, b2, _hyper.non_negative(owner, 'eps', eps),

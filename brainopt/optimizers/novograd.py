@@ -1,6 +1,9 @@
 """``brainopt.Novograd``."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..rules.novograd import NovogradRule
+from ..transforms.lr import LearningRate
 from .lamb import RuleDecayOptimizer, with_rule_decay_doc
 
 __all__ = ['Novograd']
@@ -57,7 +60,8 @@ class Novograd(RuleDecayOptimizer):
     Array(25., dtype=float32)
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, **options):
+    def __init__(self, lr: LearningRate = 1e-3, betas: Tuple[float, ...] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
         eps = check.real('eps', eps, low=0., owner=owner)

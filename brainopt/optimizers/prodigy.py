@@ -1,6 +1,9 @@
 """``brainopt.Prodigy``."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..rules.prodigy import ProdigyRule
+from ..transforms.lr import LearningRate
 from .lamb import RuleDecayOptimizer, with_rule_decay_doc
 
 __all__ = ['Prodigy']
@@ -78,8 +81,9 @@ class Prodigy(RuleDecayOptimizer):
     True
     """
 
-    def __init__(self, lr=1.0, betas=(0.9, 0.999), beta3=None, eps: float = 1e-8, estim_lr0: float = 1e-6,
-                 estim_lr_coef: float = 1.0, weight_decay: float = 0.0, safeguard_warmup: bool = False, **options):
+    def __init__(self, lr: LearningRate = 1.0, betas: Tuple[float, ...] = (0.9, 0.999), beta3=None, eps: float = 1e-8,
+                 estim_lr0: float = 1e-6, estim_lr_coef: float = 1.0, weight_decay: float = 0.0,
+                 safeguard_warmup: bool = False, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
         beta3 = b2 ** 0.5 if beta3 is None else check.real('beta3', beta3, low=0., high=1., owner=owner)

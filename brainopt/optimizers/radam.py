@@ -1,7 +1,10 @@
 """``brainopt.RAdam``."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.adam_family import RAdamRule
+from ..transforms.lr import LearningRate
 from . import _hyper
 
 __all__ = ['RAdam']
@@ -60,7 +63,8 @@ class RAdam(Optimizer):
     [0.7, -1.6]
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, **options):
+    def __init__(self, lr: LearningRate = 1e-3, betas: Tuple[float, ...] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
         rule = RAdamRule(b1, b2, _hyper.non_negative(owner, 'eps', eps))

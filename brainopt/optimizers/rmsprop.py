@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.rmsprop import RMSpropRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['RMSprop']
 
@@ -66,7 +67,7 @@ class RMSprop(Optimizer):
     Array([ 0.98, -1.98], dtype=float32)
     """
 
-    def __init__(self, lr=1e-2, alpha: float = 0.99, eps: float = 1e-8, *, momentum: float = 0.0,
+    def __init__(self, lr: LearningRate = 1e-2, alpha: float = 0.99, eps: float = 1e-8, *, momentum: float = 0.0,
                  centered: bool = False, eps_placement: str = 'outside', **options):
         alpha = check.real('alpha', alpha, low=0., high=1., owner='RMSprop')
         eps = check.real('eps', eps, low=0., owner='RMSprop')

@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.rprop import RpropRule
+from ..transforms.lr import LearningRate
 from . import _hyper
 
 __all__ = ['Rprop']
@@ -56,7 +57,7 @@ class Rprop(Optimizer):
     [0.78, -1.9]
     """
 
-    def __init__(self, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), **options):
+    def __init__(self, lr: LearningRate = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), **options):
         owner = type(self).__name__
         eta_minus, eta_plus = _hyper.pair(owner, 'etas', etas, '(eta_minus, eta_plus)')
         eta_minus = check.real('etas[0]', eta_minus, low=0., high=1., low_open=True, high_open=True, owner=owner)

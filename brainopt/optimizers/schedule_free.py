@@ -1,5 +1,6 @@
 """``brainopt.ScheduleFreeSGD`` and ``brainopt.ScheduleFreeAdamW``."""
 import contextlib
+from typing import Tuple
 
 import jax.numpy as jnp
 
@@ -7,6 +8,7 @@ from .. import _registry as registry
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.schedule_free import ScheduleFreeRule
+from ..transforms.lr import LearningRate
 from .lamb import RuleDecayOptimizer, with_rule_decay_doc
 
 __all__ = ['ScheduleFreeSGD', 'ScheduleFreeAdamW']
@@ -114,7 +116,7 @@ class ScheduleFreeSGD(_EvalAtX, Optimizer):
     0.5
     """
 
-    def __init__(self, lr=1.0, momentum: float = 0.9, weight_decay: float = 0.0, warmup_steps: int = 0,
+    def __init__(self, lr: LearningRate = 1.0, momentum: float = 0.9, weight_decay: float = 0.0, warmup_steps: int = 0,
                  weight_lr_power: float = 2.0, **options):
         owner = type(self).__name__
         beta, warmup_steps, power = _common(owner, momentum, warmup_steps, weight_lr_power)
@@ -175,8 +177,8 @@ class ScheduleFreeAdamW(_EvalAtX, RuleDecayOptimizer):
     ([0.8061, 0.8061], [0.7968, 0.7968])
     """
 
-    def __init__(self, lr=0.0025, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 warmup_steps: int = 0, weight_lr_power: float = 2.0, **options):
+    def __init__(self, lr: LearningRate = 0.0025, betas: Tuple[float, ...] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, warmup_steps: int = 0, weight_lr_power: float = 2.0, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
         beta, warmup_steps, power = _common(owner, b1, warmup_steps, weight_lr_power, 'betas[0]')

@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.sgd import SGDRule
+from ..transforms.lr import LearningRate
 
 __all__ = ['SGD']
 
@@ -61,8 +62,8 @@ class SGD(Optimizer):
     Array([1.9, 1.9], dtype=float32)
     """
 
-    def __init__(self, lr=1e-3, momentum: float = 0.0, *, dampening: float = 0.0, nesterov: bool = False,
-                 **options):
+    def __init__(self, lr: LearningRate = 1e-3, momentum: float = 0.0, *, dampening: float = 0.0,
+                 nesterov: bool = False, **options):
         momentum = check.real('momentum', momentum, low=0., owner='SGD')
         dampening = check.real('dampening', dampening, low=0., high=1., owner='SGD')
         if not isinstance(nesterov, bool):

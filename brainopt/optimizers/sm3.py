@@ -2,6 +2,7 @@
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.sm3 import SM3Rule
+from ..transforms.lr import LearningRate
 
 __all__ = ['SM3']
 
@@ -57,7 +58,8 @@ class SM3(Optimizer):
     (130,)
     """
 
-    def __init__(self, lr=1.0, momentum: float = 0.9, eps: float = 1e-8, weight_decay: float = 0.0, **options):
+    def __init__(self, lr: LearningRate = 1.0, momentum: float = 0.9, eps: float = 1e-8, weight_decay: float = 0.0,
+                 **options):
         owner = type(self).__name__
         momentum = check.real('momentum', momentum, low=0., high=1., high_open=True, owner=owner)
         eps = check.real('eps', eps, low=0., owner=owner)

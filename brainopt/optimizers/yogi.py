@@ -1,7 +1,10 @@
 """``brainopt.Yogi``."""
+from typing import Tuple
+
 from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.yogi import YogiRule
+from ..transforms.lr import LearningRate
 from . import _hyper
 
 __all__ = ['Yogi']
@@ -54,8 +57,8 @@ class Yogi(Optimizer):
     [0.9, -1.9]
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-3, weight_decay: float = 0.0, *,
-                 initial_accumulator_value: float = 1e-6, **options):
+    def __init__(self, lr: LearningRate = 1e-3, betas: Tuple[float, ...] = (0.9, 0.999), eps: float = 1e-3,
+                 weight_decay: float = 0.0, *, initial_accumulator_value: float = 1e-6, **options):
         owner = type(self).__name__
         b1, b2 = check.decay_rates('betas', betas, owner=owner)
         rule = YogiRule(b1, b2, _hyper.non_negative(owner, 'eps', eps),

@@ -18,7 +18,7 @@ import functools
 import inspect
 import numbers
 import weakref
-from typing import Tuple
+from typing import Any, Tuple
 
 import brainstate
 import jax
@@ -165,7 +165,7 @@ class LRScheduler(brainstate.graph.Node):
                              f"the counter is the optimizer's step count")
 
     # -- the closed form ------------------------------------------------------------------
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         """The learning rate at counter value ``step`` (float32; ``step`` an int or int32 array)."""
         raise NotImplementedError
 

@@ -16,6 +16,9 @@ brainopt parts share (``'update'`` when it has only other callables, such as
 optax schedules); parts that disagree are an error, so a per-update part is
 never silently stepped per epoch.
 """
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -146,7 +149,7 @@ class SequentialLR(LRScheduler):
         """The first part's ``base_lr`` (None if it has none)."""
         return getattr(self.schedulers[0], 'base_lr', None)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         if not self.milestones:
             return jnp.asarray(self.schedulers[0](t), jnp.float32)
@@ -225,7 +228,7 @@ class ChainedScheduler(LRScheduler):
         """The first part's ``base_lr``."""
         return self.schedulers[0].base_lr_for_chain
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         out = jnp.asarray(self.schedulers[0](t), jnp.float32)
         for s in self.schedulers[1:]:

@@ -6,6 +6,9 @@ values are those of ``torch.optim.lr_scheduler``:
 ``schedule(k)`` is torch's ``scheduler.get_last_lr()[0]`` after ``k`` calls
 of ``scheduler.step()``.
 """
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -62,7 +65,7 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max = c.integer('T_max', T_max, low=1, owner=owner)
         self.eta_min = check.real('eta_min', eta_min, low=0., owner=owner)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         period = 2 * self.T_max
         r = t % period if period <= _INT32_MAX else t
@@ -127,7 +130,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self._starts = np.asarray(starts, np.int32)
             self._lengths = np.asarray(lengths, np.float32)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         if self.T_mult == 1:
             remaining = self.T_0 - t % self.T_0
@@ -200,7 +203,7 @@ class WarmupCosineSchedule(LRScheduler):
         self.warmup_start_lr = check.optional_real('warmup_start_lr', warmup_start_lr, low=0., owner=owner)
         self.eta_min = check.real('eta_min', eta_min, low=0., owner=owner)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         w = self.warmup_steps
         decay = max(self.total_steps - w, 1)

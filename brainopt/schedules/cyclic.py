@@ -9,6 +9,9 @@ call ``step()``), or ``stepping='update'``, and the optimizer counts.
 Momentum cycling (torch's ``cycle_momentum``) is not done: a schedule sets
 only the learning rate.
 """
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -94,7 +97,7 @@ class CyclicLR(LRScheduler):
     def calls_user_code(self):
         return self.scale_fn is not None
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         up = self.step_size_up
         down = up if self.step_size_down is None else self.step_size_down
@@ -217,7 +220,7 @@ class OneCycleLR(LRScheduler):
         """The first learning rate, ``max_lr / div_factor``."""
         return self.max_lr / self.div_factor
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = jnp.minimum(c.as_step(step), self.total_steps - 1).astype(jnp.float32)
         out = None
         # phase i holds k in (end_{i-1}, end_i]; the first also holds k = 0
@@ -230,6 +233,7 @@ class OneCycleLR(LRScheduler):
                 w_a, w_b = remaining / length, done / length
             value = c.f32(lr_a) * w_a + c.f32(lr_b) * w_b
             out = value if out is None else jnp.where(t <= jnp.float32(end), value, out)
+        assert out is not None            # the constructor made at least one phase
         return out
 
     def get_config(self):

@@ -8,6 +8,9 @@ is torch's ``scheduler.get_last_lr()[0]`` after ``k`` calls of
 values of optax's ``exponential_decay`` and ``piecewise_constant_schedule``
 at count ``k``, and step per update by default, as optax's do.
 """
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -57,7 +60,7 @@ class StepLR(LRScheduler):
         self.gamma = check.real('gamma', gamma, low=0., low_open=True, owner=owner)
         self._table = c.power_table(self.gamma)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         n = c.as_step(step) // self.step_size
         return c.f32(self.base_lr) * c.int_power(self._table, n)
 
@@ -105,7 +108,7 @@ class MultiStepLR(LRScheduler):
         # base_lr * gamma ** i for every possible count, in float64, rounded once
         self._values = (self.base_lr * self.gamma ** np.arange(len(self.milestones) + 1.)).astype(np.float32)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         count = jnp.sum(t[..., None] >= self._sorted, axis=-1)
         return jnp.asarray(self._values)[count]
@@ -148,7 +151,7 @@ class ExponentialLR(LRScheduler):
         self.gamma = check.real('gamma', gamma, low=0., low_open=True, owner=owner)
         self._table = c.power_table(self.gamma)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         return c.f32(self.base_lr) * c.int_power(self._table, c.as_step(step))
 
 
@@ -191,7 +194,7 @@ class PolynomialLR(LRScheduler):
         self.total_iters = c.integer('total_iters', total_iters, low=1, owner=owner)
         self.power = check.real('power', power, low=0., owner=owner)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         # 1 - min(k, T) / T = (T - min(k, T)) / T: exact integers, then one rounding
         remaining = (self.total_iters - jnp.minimum(t, self.total_iters)).astype(jnp.float32)
@@ -255,7 +258,7 @@ class ExponentialDecayLR(LRScheduler):
         self.end_value = check.optional_real('end_value', end_value, low=0., owner=owner)
         self._table = c.power_table(self.decay_rate)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         n = jnp.maximum(c.as_step(step) - self.transition_begin, 0)
         if self.staircase:
             factor = c.int_power(self._table, n // self.decay_steps)
@@ -323,7 +326,7 @@ class PiecewiseConstantSchedule(LRScheduler):
     def base_lr_for_chain(self):
         return self.values[0]
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         return jnp.asarray(self._values)[jnp.sum(t[..., None] >= self._boundaries, axis=-1)]
 

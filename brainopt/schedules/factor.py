@@ -7,6 +7,9 @@ the values are those of ``torch.optim.lr_scheduler``:
 ``schedule(k)`` is torch's ``scheduler.get_last_lr()[0]`` after ``k`` calls
 of ``scheduler.step()``.
 """
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 
 from .. import _validate as check
@@ -63,7 +66,7 @@ class LinearLR(LRScheduler):
         self.end_factor = check.real('end_factor', end_factor, low=0., owner=owner)
         self.total_iters = c.integer('total_iters', total_iters, low=0, owner=owner)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         end = c.f32(self.base_lr * self.end_factor)
         if self.total_iters == 0:
@@ -119,7 +122,7 @@ class ConstantLR(LRScheduler):
         self.factor = check.real('factor', factor, low=0., owner=owner)
         self.total_iters = c.integer('total_iters', total_iters, low=0, owner=owner)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         return jnp.where(t < self.total_iters, c.f32(self.base_lr * self.factor), c.f32(self.base_lr))
 
@@ -173,7 +176,7 @@ class LambdaLR(LRScheduler):
     def calls_user_code(self):
         return True        # lr_lambda: the user's function
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         factor = jnp.asarray(self.lr_lambda(c.as_step(step)), jnp.float32)
         return c.f32(self.base_lr) * factor
 
@@ -226,7 +229,7 @@ class WarmupScheduler(LRScheduler):
         self.warmup_epochs = c.integer('warmup_epochs', warmup_epochs, low=0, owner=owner)
         self.warmup_start_lr = check.optional_real('warmup_start_lr', warmup_start_lr, low=0., owner=owner)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         w = self.warmup_epochs
         if w == 0:

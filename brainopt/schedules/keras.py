@@ -5,6 +5,9 @@ Names, arguments and defaults are those of ``keras.optimizers.schedules``;
 the optimizer's number of applied updates by default (``stepping='update'``).
 """
 
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 
 from .. import _validate as check
@@ -66,7 +69,7 @@ class InverseTimeDecay(LRScheduler):
         """``initial_learning_rate``."""
         return self.initial_learning_rate
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
         if self.staircase and float(self.decay_steps).is_integer():
             p = (t // int(self.decay_steps)).astype(jnp.float32)
@@ -141,7 +144,7 @@ class CosineDecay(LRScheduler):
         w_start, _ = c.cos_weights(d - done, done, d)
         return c.f32(peak) * (c.f32(1 - self.alpha) * w_start + c.f32(self.alpha))
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step).astype(jnp.float32)
         d = jnp.float32(self.decay_steps)
         if self.warmup_target is None:

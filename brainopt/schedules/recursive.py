@@ -8,6 +8,7 @@ reads the ``lr`` State, and ``sched.step()`` moves it, eagerly or inside
 ``torch.optim.lr_scheduler``.
 """
 import numbers
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -96,7 +97,7 @@ class MultiplicativeLR(_Recursive):
     def _factor(self, k):
         return jnp.asarray(self.lr_lambda(k), jnp.float32)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         t = c.as_step(step)
 
         def one(k):
@@ -193,7 +194,7 @@ class ReduceLROnPlateau(_Recursive):
             ('cooldown_counter', jnp.zeros((), jnp.int32)),
         ])
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         raise TypeError('ReduceLROnPlateau has no closed form of the step: its learning rate depends on the '
                         'metrics given to step(metric). Read sched.current_lr instead.')
 

@@ -1,14 +1,21 @@
 """Learning rates: a float, an ``LRScheduler``, or any callable of the step."""
 import inspect
 import numbers
+from typing import Any, Callable, Union
 
+import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
 from .. import units
 from .._validate import real
+from ..schedules.base import LRScheduler
 
-__all__ = ['as_schedule', 'describe', 'LRSource', 'FixedRate']
+__all__ = ['as_schedule', 'describe', 'LRSource', 'FixedRate', 'LearningRate']
+
+#: what ``lr`` may be: a number, a brainunit Quantity (a physical rate), an ``LRScheduler`` or a callable of the
+#: step count (an optax schedule)
+LearningRate = Union[float, u.Quantity, LRScheduler, Callable[[Any], Any]]
 
 
 class LRSource:
