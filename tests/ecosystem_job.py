@@ -16,6 +16,8 @@ with the trained parameters, so the test compares them.
   simulated 20 ms trace of ``w = 0.5``, 20 steps.
 """
 import json
+import pathlib
+import subprocess
 import sys
 
 import brainstate
@@ -100,7 +102,7 @@ def brainmass_run(optim, steps=20):
 RUNS = {'pinnx': pinnx_run, 'brainmass': brainmass_run}
 
 
-def _plain(tree):
+def plain(tree):
     """``{name: list of floats}``, a nested value (a State holding a dict) under ``name`` + its key path."""
     out = {}
     for k, v in tree.items():
@@ -110,8 +112,19 @@ def _plain(tree):
     return out
 
 
+
+def run_job(job, name):
+    """Run ``python job name`` (a job of this kind: tests/ecosystem_job.py, tests/ported_job.py) in a subprocess
+    and return its result for ``name``."""
+    out = subprocess.run([sys.executable, str(job), name], capture_output=True, text=True, timeout=600,
+                         cwd=pathlib.Path(job).parent)
+    assert out.returncode == 0, out.stderr[-4000:]
+    line = next(x for x in out.stdout.splitlines() if x.startswith('RESULT '))
+    return json.loads(line[len('RESULT '):])[name]
+
+
 if __name__ == '__main__':
     out = {}
     for name in sys.argv[1:]:
-        out[name] = {'braintools': _plain(RUNS[name](braintools.optim)), 'brainopt': _plain(RUNS[name](brainopt))}
+        out[name] = {'braintools': plain(RUNS[name](braintools.optim)), 'brainopt': plain(RUNS[name](brainopt))}
     print('RESULT ' + json.dumps(out))

@@ -34,6 +34,8 @@ import numpy as np
 
 import brainopt
 
+from ecosystem_job import plain
+
 
 def _seed():
     np.random.seed(0)
@@ -316,20 +318,10 @@ RUNS = {'integrator_rnn': script_integrator_rnn, 'horn_delayed_match': script_ho
 CONTROLS = {'integrator_rnn': {'brainopt_epoch_stepping': _BrainoptEpochStepping()}}
 
 
-def _plain(tree):
-    """``{name: list of floats}``, a nested value (a State holding a dict) under ``name`` + its key path."""
-    out = {}
-    for k, v in tree.items():
-        leaves = jax.tree_util.tree_flatten_with_path(v, is_leaf=lambda x: isinstance(x, u.Quantity))[0]
-        for path, leaf in leaves:
-            out[k + jax.tree_util.keystr(path)] = np.asarray(u.get_mantissa(leaf), np.float64).tolist()
-    return out
-
-
 if __name__ == '__main__':
     out = {}
     for name in sys.argv[1:]:
-        out[name] = {'braintools': _plain(RUNS[name](braintools.optim)), 'brainopt': _plain(RUNS[name](brainopt))}
+        out[name] = {'braintools': plain(RUNS[name](braintools.optim)), 'brainopt': plain(RUNS[name](brainopt))}
         for run, optim in CONTROLS.get(name, {}).items():
-            out[name][run] = _plain(RUNS[name](optim))
+            out[name][run] = plain(RUNS[name](optim))
     print('RESULT ' + json.dumps(out))

@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import resume_job
 
 import brainopt
 from brainopt import checkpoint
 
+import resume_job
 from table import OPTIMIZERS
 from ulps import bits
 

@@ -23,11 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import resume_job
 
 import brainopt
 from brainopt import checkpoint, checkpoint_file
 
+import resume_job
 from ulps import bits
 
 HERE = os.path.dirname(__file__)

@@ -12,13 +12,12 @@ changes each step's size by about 1e-6 relative. Adam moves a parameter by at mo
 the runs may differ by ``1e-4 * lr * steps``. Measured on 2 AVX2 cores: pinnx at most 4.2e-7 (10% of its bound;
 C 1.2e-7, one float32 ulp of 1.97 m^2/s), brainmass 6.9e-6 (7%, the unconstrained w; w itself 1.6e-6).
 """
-import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from ecosystem_job import run_job
 
 pytest.importorskip('pinnx')
 pytest.importorskip('brainmass')
@@ -28,17 +27,9 @@ JOB = pathlib.Path(__file__).with_name('ecosystem_job.py')
 RUNS = {'pinnx': (1e-3, 40), 'brainmass': (0.05, 20)}
 
 
-def run_job(library):
-    out = subprocess.run([sys.executable, str(JOB), library], capture_output=True, text=True, timeout=600,
-                         cwd=JOB.parent)
-    assert out.returncode == 0, out.stderr[-4000:]
-    line = next(x for x in out.stdout.splitlines() if x.startswith('RESULT '))
-    return json.loads(line[len('RESULT '):])[library]
-
-
 @pytest.mark.parametrize('library', sorted(RUNS))
 def test_the_library_trains_with_brainopt_as_with_braintools(library):
-    result = run_job(library)
+    result = run_job(JOB, library)
     theirs, ours = result['braintools'], result['brainopt']
     assert theirs.keys() == ours.keys() and theirs
     lr, steps = RUNS[library]

@@ -30,13 +30,12 @@ Measured on 2 AVX2 cores under load (load average 7.8, the suite running beside 
 control at most 6.6e-7 (1.6% of its 4.0e-5 bound), the script as written 4.7e-4 (59% of the schedule's
 7.9e-4); horn_delayed_match 29 s, at most 4.0e-6 (13% of its 3.0e-5 bound).
 """
-import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from ecosystem_job import run_job
 
 pytest.importorskip('brainmass')
 
@@ -45,14 +44,6 @@ JOB = pathlib.Path(__file__).with_name('ported_job.py')
 RUNS = {'integrator_rnn': (0.025, 16), 'horn_delayed_match': (3e-2, 10)}
 #: printed, not bounded: the loss history, the test accuracy, the lr at the end
 RECORDS = ('losses', 'test_acc', 'lr_at_end')
-
-
-def run_job(name):
-    out = subprocess.run([sys.executable, str(JOB), name], capture_output=True, text=True, timeout=600,
-                         cwd=JOB.parent)
-    assert out.returncode == 0, out.stderr[-4000:]
-    line = next(x for x in out.stdout.splitlines() if x.startswith('RESULT '))
-    return json.loads(line[len('RESULT '):])[name]
 
 
 def compare(theirs, ours, label, bound=None):
@@ -75,14 +66,14 @@ def compare(theirs, ours, label, bound=None):
 
 
 def test_horn_delayed_match_trains_with_brainopt_as_with_braintools():
-    result = run_job('horn_delayed_match')
+    result = run_job(JOB, 'horn_delayed_match')
     lr, steps = RUNS['horn_delayed_match']
     print(f'\nhorn_delayed_match (brainmass tutorial 08): Adam(lr={lr}), {steps} updates')
     compare(result['braintools'], result['brainopt'], 'brainopt vs braintools.optim', 1e-4 * lr * steps)
 
 
 def test_integrator_rnn_trains_with_brainopt_as_with_braintools_up_to_the_schedule_convention():
-    result = run_job('integrator_rnn')
+    result = run_job(JOB, 'integrator_rnn')
     theirs, ours, control = result['braintools'], result['brainopt'], result['brainopt_epoch_stepping']
     lr, steps = RUNS['integrator_rnn']
     print(f'\nintegrator_rnn (brainstate examples/300): Adam(lr=ExponentialDecayLR({lr}, 1, 0.99975), eps=1e-1), '
