@@ -86,8 +86,7 @@ def describe_leaves(path, state) -> Entry:
         us.append(unit)
         shapes.append(tuple(np.shape(mantissa)))
         dtypes.append(dtype)
-    nodes = treedef.num_nodes  # type: ignore[attr-defined]  # jax's PyTreeDef stub lacks num_nodes
-    simple = len(leaves) == 1 and us[0] is None and nodes == 1 and leaves[0] == name
+    simple = len(leaves) == 1 and us[0] is None and treedef.num_nodes == 1 and leaves[0] == name
     return Entry(path, name, state, treedef, tuple(leaves), tuple(us), tuple(shapes), tuple(dtypes), simple)
 
 

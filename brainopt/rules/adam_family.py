@@ -91,7 +91,7 @@ class _MomentumSchedule:
         self.log_b1 = math.log(b1) if b1 > 0 else -math.inf
         self.a = psi * -math.log(0.96)                     # q = exp(-a)
         if self.a > 0:
-            k = np.arange(1, _SERIES_TERMS + 1, dtype=np.float64)
+            k: np.ndarray = np.arange(1, _SERIES_TERMS + 1, dtype=np.float64)
             self.coef = jnp.asarray(0.5 ** k / k * np.exp(-k * self.a) / -np.expm1(-k * self.a), jnp.float32)
             self.ka = jnp.asarray(k * self.a, jnp.float32)
 
