@@ -5,8 +5,6 @@ Also the rule's hyperparameters as read-only attributes (``opt.betas``, ``opt.ep
 Keras and torch's ``defaults`` show them): the compiled step is built from them, so assigning one would be
 silently ignored, and is refused instead.
 """
-import jax.numpy as jnp
-
 __all__ = []
 
 
@@ -25,8 +23,7 @@ class BraintoolsNamesMixin:
     def get_last_lr(self):
         """The learning rate that the next update applies, one float per parameter group (braintools's and
         torch's ``get_last_lr()``)."""
-        acc = self.accum_count.value if self._accumulating else jnp.zeros((), jnp.int32)
-        count = self._lr_count(self.step_count.value, acc)
+        count = self._lr_count_now()
         return [float(g.source(count)) for g in self._groups]
 
     @property

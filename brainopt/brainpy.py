@@ -106,10 +106,6 @@ class Scheduler(LRScheduler):
             return self.current_lr
         return jnp.asarray(self._value(jnp.asarray(i, jnp.float32)), jnp.float32)
 
-    def step_epoch(self):
-        """Move to the next epoch (brainpy's name for ``step()``)."""
-        self.step()
-
     def step_call(self):
         """Nothing: an epoch-based scheduler moves on :meth:`step_epoch` only."""
 

@@ -289,8 +289,12 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
     @property
     def current_lr(self):
         """The learning rate that the next update applies (of the first group)."""
+        return self._schedule(self._lr_count_now(), self._schedule.values())
+
+    def _lr_count_now(self):
+        """The counter that the learning rate of the next update sees, from the States' current values."""
         acc = self.accum_count.value if self._accumulating else 0
-        return self._schedule(self._lr_count(self.step_count.value, acc), self._schedule.values())
+        return self._lr_count(self.step_count.value, acc)
 
     def _lr_count(self, count, acc_count):
         """The counter the learning rate sees: applied updates, or with ``count_calls`` (Keras) the calls."""
@@ -676,8 +680,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         """The error of an eager update whose rate from user code was negative or not finite (the rates
         recomputed here, outside the step, to name the group and the value)."""
         owner = type(self).__name__
-        count = self.step_count.value
-        lr_count = self._lr_count(count, self.accum_count.value) if self._accumulating else count
+        lr_count = self._lr_count_now()
         found = []
         for i, g in enumerate(self._groups):
             if g.source.user_code:

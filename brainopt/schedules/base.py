@@ -354,8 +354,8 @@ class LRScheduler(brainstate.graph.Node):
         return [getattr(self, 'base_lr', None)]
 
     def get_lr(self):
-        """braintools.optim's ``get_lr()``: ``[current_lr]``, the rate in force now."""
-        return [self.current_lr]
+        """braintools.optim's ``get_lr()``: :meth:`get_last_lr`, the rate in force now."""
+        return self.get_last_lr()
 
     @property
     def optimizer(self):
@@ -365,7 +365,7 @@ class LRScheduler(brainstate.graph.Node):
     @property
     def current_lrs(self):
         """braintools.optim's ``current_lrs``: an object whose ``.value`` is ``[current_lr]`` (read-only)."""
-        return _CurrentLRs(self)
+        return CurrentLRs(self)
 
     def attach_optimizer(self, optimizer):
         """Make this schedule the learning rate of ``optimizer`` (braintools.optim's name):
@@ -381,7 +381,7 @@ class LRScheduler(brainstate.graph.Node):
         schedule; this is for scripts that save the schedule on its own.
         """
         out = {k: np.asarray(v) for k, v in self.state_values().items()}
-        out['base_lrs'] = [getattr(self, 'base_lr', None)]
+        out['base_lrs'] = self.base_lrs
         if self.stepping == 'epoch' or self.attached_optimizer is not None:
             out['current_lrs'] = [float(self.current_lr)]
         return out
@@ -395,7 +395,7 @@ class LRScheduler(brainstate.graph.Node):
         if not isinstance(state_dict, dict):
             raise TypeError(f'{owner}.load_state_dict: expected a dict, got {type(state_dict).__name__}')
         if 'base_lrs' in state_dict:
-            mine = [getattr(self, 'base_lr', None)]
+            mine = self.base_lrs
             theirs = list(state_dict['base_lrs'])
             if len(theirs) != 1 or theirs[0] != mine[0]:
                 raise ValueError(f"{owner}.load_state_dict: ['base_lrs'] is {theirs}, but this schedule was built "
@@ -430,8 +430,9 @@ class LRScheduler(brainstate.graph.Node):
 show_signature(LRScheduler)
 
 
-class _CurrentLRs:
-    """``sched.current_lrs``: ``.value`` is ``[sched.current_lr]``, read when asked."""
+class CurrentLRs:
+    """``sched.current_lrs`` (and ``opt.lr.current_lrs`` of a number): ``.value`` is ``[current_lr]`` of the
+    schedule or rate, read when asked."""
 
     def __init__(self, schedule):
         self._schedule = schedule

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import units
 from .._validate import real
-from ..schedules.base import LRScheduler
+from ..schedules.base import CurrentLRs, LRScheduler
 
 __all__ = ['as_schedule', 'describe', 'LRSource', 'FixedRate', 'LearningRate']
 
@@ -123,17 +123,10 @@ class FixedRate(float):
 
     @property
     def current_lrs(self):
-        return _Values([float(self)])
+        return CurrentLRs(self)
 
     def __repr__(self):
         return float.__repr__(self)
-
-
-class _Values:
-    __slots__ = ('value',)
-
-    def __init__(self, value):
-        self.value = value
 
 
 def as_schedule(lr, owner=''):
