@@ -18,10 +18,12 @@ things keep it at the cost of its memory traffic:
   output is dead code that XLA removes anyway.
 """
 import operator
-import sys
 
 import jax
 import jax.numpy as jnp
+
+from . import _fastpath
+from ._fastpath import refcount
 
 __all__ = []
 
@@ -34,20 +36,21 @@ class Ownership:
 
     def prepare(self, params, grads):
         """``params`` safe to donate: any array this optimizer did not write, that is
-        also passed as a gradient, or that something else has referenced since it was
-        written (a user's variable, another State), is replaced by a copy: such an
+        also passed as a gradient, or that something else may have referenced since it
+        was written (a user's variable, another State), is replaced by a copy: such an
         array survives the call.
 
-        The last test counts references: :meth:`remember` notes how many an array
-        had when the optimizer had just written it (its State, this record, the
-        dict of new parameters); here the same places hold it (the dict of
-        parameters read back instead of the dict written), so one more means
-        someone else holds it.
+        The last test counts references (:func:`brainopt._fastpath.refcount`, where
+        the interpreter counts them; elsewhere every parameter is copied):
+        :meth:`remember` notes how many an array had when the optimizer had just
+        written it (its State, this record, the dict of new parameters); here the
+        same places hold it (the dict of parameters read back instead of the dict
+        written), so one more means someone else holds it.
         """
         written, refs, out = self.written, self.refs, None
         grad_ids = None
         for k, p in params.items():
-            if written.get(k) is p and sys.getrefcount(p) <= refs[k]:
+            if written.get(k) is p and refcount(p) <= refs[k]:
                 if grad_ids is None:
                     grad_ids = {id(g) for g in grads.values()}
                 if id(p) not in grad_ids:
@@ -59,8 +62,9 @@ class Ownership:
 
     def remember(self, params):
         """Note the parameter arrays just written into the States (call it after writing them)."""
-        self.written = dict(params)
-        self.refs = {k: sys.getrefcount(p) for k, p in params.items()}
+        if _fastpath.REFCOUNTS:
+            self.written = dict(params)
+            self.refs = {k: refcount(p) for k, p in params.items()}
 
     def forget(self):
         self.written, self.refs = {}, {}

@@ -22,7 +22,7 @@ import brainstate
 import jax
 import jax.numpy as jnp
 
-from . import _eager, units
+from . import _eager, _fastpath, units
 from . import _registry as registry
 from . import _validate as check
 from . import sharding as placement
@@ -482,8 +482,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         g, params = self._matched(grads)
         state = self._read_state()
         sched = [g.source.values() for g in self._groups]
-        if _is_traced(sched) or any(isinstance(x, jax.core.Tracer) for x in
-                                    itertools.chain(g.values(), params.values(), [state['step']])):
+        if _is_traced(sched) or any(issubclass(t, jax.core.Tracer) for t in
+                                    set(map(type, itertools.chain(g.values(), params.values(), [state['step']])))):
             new_params, new_state, info = self._pure_step(params, g, state, sched)
             registry.write_params(w.entries, new_params)
             self._write_state(new_state)
@@ -492,7 +492,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         new_params, new_state, info, lr_ok = self._compiled(own.prepare(params, g), g, state, sched)
         registry.write_params(w.entries, new_params)
         own.remember(new_params)
-        self._write_state(new_state)
+        self._write_state(new_state, eager=True)
         if lr_ok is not None and not bool(lr_ok):
             raise self._bad_lr_error()       # the step left everything as it was
         reductions = _eager.Deferred(functools.partial(self._grad_info, g))
@@ -531,17 +531,20 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             state['skipped'] = self.skipped_steps.value
         return state
 
-    def _write_state(self, state):
-        self.step_count.value = state['step']
+    def _write_state(self, state, eager=False):
+        """Write the optimizer's States; ``eager``: the values are concrete arrays that the compiled step returned,
+        so the fast writer may store them (it never checks for tracers)."""
+        write = _fastpath.value_writer() if eager else _fastpath.public_write
+        write(self.step_count, state['step'])
         for s, st in self.slots.items():
-            st.value = state['slots'][s]
+            write(st, state['slots'][s])
         if self.use_ema:
-            self.ema.value = state['ema']
+            write(self.ema, state['ema'])
         if self._accumulating:
-            self.grad_accum.value = state['acc']
-            self.accum_count.value = state['acc_count']
+            write(self.grad_accum, state['acc'])
+            write(self.accum_count, state['acc_count'])
         if self.skip_nonfinite:
-            self.skipped_steps.value = state['skipped']
+            write(self.skipped_steps, state['skipped'])
 
     def _pure_step(self, params, grads, state, sched=None, info=True, guard=False):
         """The whole update as a pure function of arrays: the one builder.

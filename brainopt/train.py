@@ -47,12 +47,14 @@ class _TrainStep:
             return self._body(*args, **kwargs)
         trace = self._fun.get_state_trace(*args, **kwargs, compile_if_miss=True)
         states, values = trace.states, trace.get_state_values()
-        mask = tuple(bool(w) for w in trace.been_writen)
-        restore = trace.get_read_state_values(True)
+        writes = {id(s) for s in trace.get_write_states()}
+        mask = tuple(id(s) in writes for s in states)
         written = [self._own(s, v) for s, v, w in zip(states, values, mask) if w]
         read = [v for v, w in zip(values, mask) if not w]
         new_values, out = self._jit(mask, written, read, args, kwargs)
-        trace.assign_state_vals_v2(restore, new_values)
+        for s, v, w in zip(states, new_values, mask):
+            if w:             # a State only read keeps its value: the step returns it unchanged
+                s.value = v
         self._written = {id(s): jax.tree.leaves(s.value) for s, w in zip(states, mask) if w}
         return out
 
