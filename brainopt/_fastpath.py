@@ -42,7 +42,7 @@ import jax.numpy as jnp
 __all__ = []
 
 # the brainstate versions whose State internals tests/test_fastpath.py checked against the public setter
-CHECKED_BRAINSTATE = ('0.5.4',)
+CHECKED_BRAINSTATE = ('0.5.0', '0.5.1', '0.5.2', '0.5.3', '0.5.4')
 
 
 def _probe():
