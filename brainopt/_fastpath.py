@@ -5,25 +5,24 @@ discovers what a function touches with ``brainstate.transform.StatefulFunction``
 Two things of the eager ``Optimizer.update`` cannot be done at its target speed
 (issue 29: within 1.5x of raw ``jax.jit`` optax with donated buffers) that way:
 
-1. **Reading and writing parameter States.** ``State.value`` costs about 1.9 us
-   to read and 7.6 us to write on the 2-core AMD EPYC of 2026-12-07 (brainstate
-   0.5.4: trace records, tracer and tree checks, hook dispatch). Outside every
-   brainstate trace, with no hook registered, those steps do nothing. Measured
-   by ``python benchmarks/bench_fastpath.py`` (interleaved runs, median ms,
-   ratio to donated optax) on that machine: at 50 tensors of 64x64,
-   Adam 2.37 (1.19x) through this module against 3.10 (1.55x) through
-   ``state.value``; SGD with momentum 1.55 (1.63x) against 2.08 (2.19x); at 400
-   tensors Adam 1.08x against 1.29x. The public path is over the target, so
-   :func:`value_reader` and :func:`value_writer` read and write the State's
-   ``_value`` slot directly when, and only when, that is all ``state.value``
-   would do.
-2. **Donating a parameter's buffer.** Not donating the parameters costs 4.97x
-   at one tensor of 10M floats (72 ms against 14.6 ms: a fresh 40 MB output per
-   call) and 1.5x at 400 tensors. Donating an array that a user still holds
-   would delete it under them. Whether anything besides the optimizer's own
-   records holds an array is only known to CPython's reference count
-   (:func:`refcount`); without it (another Python) every parameter is copied
-   once per update: correct, slower.
+1. **Reading and writing States.** ``State.value`` costs about 1.9 us to read
+   and 7.6 us to write (brainstate 0.5.4: trace records, tracer and tree checks,
+   hook dispatch). Outside every brainstate trace, with no hook registered,
+   those steps do nothing. ``python benchmarks/bench_fastpath.py``, 2026-12-07,
+   2-core AMD EPYC, jax 0.10.2 (interleaved runs, median, ratio to donated
+   optax): at 50 tensors of 64x64, Adam 0.89 ms (1.26x) through this module
+   against 1.18 ms (1.67x) through ``state.value``; SGD with momentum 0.69 ms
+   (1.50x) against 0.97 ms (2.12x); at 400 tensors Adam 1.20x against 1.32x.
+   The public path is over the 1.5x target, so :func:`read_values` and
+   :func:`value_writer` get and set the State's ``_value`` slot directly when,
+   and only when, that is all ``state.value`` would do.
+2. **Donating a parameter's buffer.** Never donating the parameters costs
+   3.8x at one tensor of 10M floats (Adam 53.7 ms against 12.9 ms: a fresh
+   40 MB output per call), 1.63x at 400 tensors. Donating an array that a user
+   still holds would delete it under them, and whether anything besides the
+   optimizer's own records holds an array is only known to CPython's reference
+   count (:data:`refcount`); without it (another Python) every parameter is
+   copied once per update: correct, slower.
 
 Guards. The brainstate path is taken only on a brainstate version in
 :data:`CHECKED_BRAINSTATE` (the versions tests/test_fastpath.py ran on) whose

@@ -4,6 +4,8 @@ from typing import Callable
 import brainstate
 import jax
 
+from . import _fastpath
+
 __all__ = ['train_step']
 
 
@@ -46,16 +48,18 @@ class _TrainStep:
         if jax.config.jax_disable_jit:
             return self._body(*args, **kwargs)
         trace = self._fun.get_state_trace(*args, **kwargs, compile_if_miss=True)
-        states, values = trace.states, trace.get_state_values()
+        states = trace.states
+        values = _fastpath.read_values(states)        # = trace.get_state_values(), without the bookkeeping
         writes = {id(s) for s in trace.get_write_states()}
         mask = tuple(id(s) in writes for s in states)
         written = [self._own(s, v) for s, v, w in zip(states, values, mask) if w]
         read = [v for v, w in zip(values, mask) if not w]
         new_values, out = self._jit(mask, written, read, args, kwargs)
+        write = _fastpath.value_writer()             # the step's outputs: concrete arrays, never tracers
         for s, v, w in zip(states, new_values, mask):
             if w:             # a State only read keeps its value: the step returns it unchanged
-                s.value = v
-        self._written = {id(s): jax.tree.leaves(s.value) for s, w in zip(states, mask) if w}
+                write(s, v)
+        self._written = {id(s): jax.tree.leaves(v) for s, v, w in zip(states, new_values, mask) if w}
         return out
 
 
