@@ -28,29 +28,49 @@ from ._fastpath import refcount
 __all__ = []
 
 
+def _tree_counts(value):
+    """The reference count of every node of a State's value (its containers, Quantities and arrays, depth first)."""
+    out = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        out.append(refcount(node))
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+        elif not isinstance(node, jax.Array):
+            stack.extend(jax.tree_util.tree_flatten(node, is_leaf=lambda x: x is not node)[0])
+    return out
+
+
 class Ownership:
-    """The parameter arrays an optimizer wrote on its last eager call, by leaf name."""
+    """The parameter arrays (and, for a State holding a dict or a Quantity, the value around them) that an optimizer
+    wrote on its last eager call, by leaf name."""
 
     def __init__(self):
-        self.written, self.refs = {}, {}
+        self.written, self.refs, self.trees = {}, {}, {}
 
-    def prepare(self, params, grads):
+    def prepare(self, params, grads, entries=()):
         """``params`` safe to donate: any array this optimizer did not write, that is
         also passed as a gradient, or that something else may have referenced since it
         was written (a user's variable, another State), is replaced by a copy: such an
         array survives the call.
 
-        The last test counts references (:func:`brainopt._fastpath.refcount`, where
+        The last test counts references (:data:`brainopt._fastpath.refcount`, where
         the interpreter counts them; elsewhere every parameter is copied):
         :meth:`remember` notes how many an array had when the optimizer had just
         written it (its State, this record, the dict of new parameters); here the
         same places hold it (the dict of parameters read back instead of the dict
-        written), so one more means someone else holds it.
+        written), so one more means someone else holds it. A State whose value is a
+        container (``{'weight': ..., 'bias': ...}``, a Quantity) is checked node by
+        node: whoever holds ``state.value`` or a part of it holds the arrays inside.
         """
         written, refs, out = self.written, self.refs, None
         grad_ids = None
+        held = self._held_trees(entries) if self.trees else ()
         for k, p in params.items():
-            if written.get(k) is p and refcount(p) <= refs[k]:
+            if written.get(k) is p and refcount(p) <= refs[k] and k not in held:
                 if grad_ids is None:
                     grad_ids = {id(g) for g in grads.values()}
                 if id(p) not in grad_ids:
@@ -60,14 +80,40 @@ class Ownership:
             out[k] = jnp.array(p, copy=True)
         return params if out is None else out
 
-    def remember(self, params):
+    @staticmethod
+    def _tops(entries):
+        """The container States and their values (one list holds the values: prepare and remember count alike)."""
+        containers = [e for e in entries if not e.simple]
+        return containers, _fastpath.read_values([e.state for e in containers])
+
+    def _held_trees(self, entries):
+        """The leaf names of container States that someone besides the optimizer may hold (or that changed)."""
+        held = set()
+        containers, tops = self._tops(entries)
+        for e, top in zip(containers, tops):
+            record = self.trees.get(e.name)
+            if record is None or record[0] is not top:
+                held.update(e.leaves)
+                continue
+            counts = _tree_counts(top)
+            if len(counts) != len(record[1]) or any(a > b for a, b in zip(counts, record[1])):
+                held.update(e.leaves)
+        return held
+
+    def remember(self, params, entries=()):
         """Note the parameter arrays just written into the States (call it after writing them)."""
         if _fastpath.REFCOUNTS:
             self.written = dict(params)
             self.refs = {k: refcount(p) for k, p in params.items()}
+            containers, tops = self._tops(entries)
+            # counted as _held_trees counts them: the State, the list of values, the record and the loop hold each
+            self.trees = trees = {e.name: (top, None) for e, top in zip(containers, tops)}
+            for e, top in zip(containers, tops):
+                counts = _tree_counts(top)
+                trees[e.name] = (top, counts)
 
     def forget(self):
-        self.written, self.refs = {}, {}
+        self.written, self.refs, self.trees = {}, {}, {}
 
 
 class Deferred:

@@ -489,9 +489,9 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             self._write_state(new_state)
             return info
         own = self._ownership
-        new_params, new_state, info, lr_ok = self._compiled(own.prepare(params, g), g, state, sched)
+        new_params, new_state, info, lr_ok = self._compiled(own.prepare(params, g, w.entries), g, state, sched)
         registry.write_params(w.entries, new_params)
-        own.remember(new_params)
+        own.remember(new_params, w.entries)
         self._write_state(new_state, eager=True)
         if lr_ok is not None and not bool(lr_ok):
             raise self._bad_lr_error()       # the step left everything as it was
