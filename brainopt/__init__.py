@@ -1,5 +1,6 @@
 """brainopt: gradient optimizers and learning-rate schedules for brainstate."""
 from . import _ecosystem, optimizers, rules, schedules, transforms
+from ._jit import jit
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from .optimizer import Optimizer, OptimState, UpdateInfo
 from .optimizers import (
@@ -69,7 +70,7 @@ __version__ = '0.1.0'
 
 __all__ = [
     # the engine
-    'Optimizer', 'OptimState', 'UpdateInfo', 'train_step',
+    'Optimizer', 'OptimState', 'UpdateInfo', 'jit', 'train_step',
     # checkpoints
     'save_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'CheckpointError',
     # optimizers (brainopt.optimizers.__all__)

@@ -2,23 +2,19 @@
 from typing import Callable
 
 import brainstate
-import jax
 
-from . import _fastpath
+from ._jit import jit
 
 __all__ = ['train_step']
 
 
 class _TrainStep:
-    """The callable that :func:`train_step` returns."""
+    """The function that :func:`train_step` compiles with :func:`brainopt.jit`."""
 
     def __init__(self, loss_fn, optimizer, has_aux):
         self.loss_fn, self.optimizer, self.has_aux = loss_fn, optimizer, has_aux
-        self._fun = brainstate.transform.StatefulFunction(self._body, name='train_step', return_only_write=True)
-        self._jit = jax.jit(self._pure, static_argnums=(0,), donate_argnums=(1,))
-        self._written = {}       # id(State) -> the leaves this step wrote there last
 
-    def _body(self, *args, **kwargs):
+    def __call__(self, *args, **kwargs):
         opt = self.optimizer
         grad_states = {e.path: e.state for e in opt._weights.entries}
         if not grad_states:
@@ -30,38 +26,6 @@ class _TrainStep:
         grads, value = (out[0], (out[1], out[2])) if self.has_aux else out
         return value, opt.update(grads)
 
-    def _pure(self, mask, written, read, args, kwargs):
-        written, read = iter(written), iter(read)
-        values = [next(written) if w else next(read) for w in mask]
-        return self._fun.jaxpr_call(values, *args, **kwargs)
-
-    def _own(self, state, value):
-        """``value`` safe to donate: leaves this step did not write itself are copied."""
-        last = self._written.get(id(state))
-        leaves, treedef = jax.tree.flatten(value)
-        if last is not None and len(last) == len(leaves) and all(a is b for a, b in zip(last, leaves)):
-            return value
-        return jax.tree.unflatten(treedef, [jax.numpy.array(x, copy=True) if isinstance(x, jax.Array) else x
-                                            for x in leaves])
-
-    def __call__(self, *args, **kwargs):
-        if jax.config.jax_disable_jit:
-            return self._body(*args, **kwargs)
-        trace = self._fun.get_state_trace(*args, **kwargs, compile_if_miss=True)
-        states = trace.states
-        values = _fastpath.read_values(states)        # = trace.get_state_values(), without the bookkeeping
-        writes = {id(s) for s in trace.get_write_states()}
-        mask = tuple(id(s) in writes for s in states)
-        written = [self._own(s, v) for s, v, w in zip(states, values, mask) if w]
-        read = [v for v, w in zip(values, mask) if not w]
-        new_values, out = self._jit(mask, written, read, args, kwargs)
-        write = _fastpath.value_writer()             # the step's outputs: concrete arrays, never tracers
-        for s, v, w in zip(states, new_values, mask):
-            if w:             # a State only read keeps its value: the step returns it unchanged
-                write(s, v)
-        self._written = {id(s): jax.tree.leaves(v) for s, v, w in zip(states, new_values, mask) if w}
-        return out
-
 
 def train_step(loss_fn: Callable, optimizer, *, has_aux: bool = False) -> Callable:
     """One compiled training step: forward, backward and update, with every written buffer donated.
@@ -71,9 +35,9 @@ def train_step(loss_fn: Callable, optimizer, *, has_aux: bool = False) -> Callab
     weights and ``opt.update`` into one XLA computation. The computation
     donates the buffers of every State it writes (the parameters, the
     optimizer's accumulators, a model's hidden states), so XLA updates them in
-    place: the fastest way to train. It is what
-    ``brainstate.transform.jit`` of the same step computes, without the fresh
-    allocation of every written State on every call.
+    place. It is :func:`brainopt.jit` of ``brainstate.transform.grad`` of
+    ``loss_fn`` and ``opt.update``: write that step yourself when it does more
+    (several losses, metrics, an inner loop).
 
     Parameters
     ----------
@@ -94,12 +58,11 @@ def train_step(loss_fn: Callable, optimizer, *, has_aux: bool = False) -> Callab
 
     Notes
     -----
-    Donation: an array that the step wrote into a State is invalid after the
-    next call (``RuntimeError: Array has been deleted``); read the State
-    again instead of keeping its old value. Arrays that the step did not
-    write itself (a model's initial weights, a value you assign, a loaded
-    checkpoint) are copied once on the next call, never invalidated. Calls
-    with new argument shapes compile again, as ``jax.jit`` does.
+    The step is :func:`brainopt.jit` of the gradient and the update: the
+    States it writes are updated in place, and an array that something
+    else holds (a variable of yours, a model's initial weights, a value you
+    assign, a loaded checkpoint) is copied once instead, never invalidated.
+    Calls with new argument shapes compile again, as ``jax.jit`` does.
 
     Examples
     --------
@@ -125,4 +88,4 @@ def train_step(loss_fn: Callable, optimizer, *, has_aux: bool = False) -> Callab
         raise TypeError(f'train_step: optimizer must be a brainopt.Optimizer, got {type(optimizer).__name__}')
     if not isinstance(has_aux, bool):
         raise TypeError(f'train_step: has_aux must be a bool, got {has_aux!r}')
-    return _TrainStep(loss_fn, optimizer, has_aux)
+    return jit(_TrainStep(loss_fn, optimizer, has_aux), name='train_step')

@@ -1,0 +1,175 @@
+"""brainopt.jit: brainstate.transform.jit's program and semantics, with the written States updated in place.
+
+Golden values here are brainstate.transform.jit's own results on an identically built model (the same program:
+bit-identical is the promise), and numpy where a value is checked alone.
+"""
+import brainstate
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from test_speed import COUNTER
+
+import brainopt
+
+from ulps import bits
+
+
+class Net(brainstate.nn.Module):
+    """A rate network with a parameter in ms, a hidden State it writes and a State it only reads."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        rng = np.random.RandomState(seed)
+        self.w = brainstate.ParamState(jnp.asarray(rng.randn(4, 3), jnp.float32))
+        self.tau = brainstate.ParamState(jnp.asarray([10., 20., 30.], jnp.float32) * u.ms)
+        self.h = brainstate.ShortTermState(jnp.zeros((1, 3), jnp.float32))
+        self.gain = brainstate.State(jnp.float32(2.0))          # read, never written
+
+    def __call__(self, x):
+        drive = jnp.tanh(x @ self.w.value) * self.gain.value
+        self.h.value = self.h.value * 0.5 + drive * (1.0 * u.ms / self.tau.value)
+        return self.h.value
+
+
+def _build(seed=0, batch=1):
+    net = Net(seed)
+    net.h.value = jnp.zeros((batch, 3), jnp.float32)
+    params = net.states(brainstate.ParamState)
+    opt = brainopt.Adam(lr=0.05, use_ema=True).register_trainable_weights(params)
+
+    def step(x, y):
+        def loss_fn():
+            return jnp.mean((net(x) - y) ** 2)
+        grads, loss = brainstate.transform.grad(loss_fn, grad_states=params, return_value=True)()
+        opt.update(grads)
+        return loss
+    return net, opt, step
+
+
+def _data(t, batch=1):
+    rng = np.random.RandomState(100 + t)
+    return jnp.asarray(rng.randn(batch, 4), jnp.float32), jnp.asarray(rng.randn(batch, 3), jnp.float32)
+
+
+def _everything(net, opt):
+    return bits({'net': {k: s.value for k, s in net.states().items()},
+                 'opt': {k: s.value for k, s in brainstate.graph.states(opt).items()}})
+
+
+def _train(jit, calls=5, batch=1):
+    net, opt, step = _build(batch=batch)
+    step = jit(step)
+    losses = [np.asarray(step(*_data(t, batch))) for t in range(calls)]
+    return bits(losses), _everything(net, opt)
+
+
+def test_results_are_bit_identical_to_brainstate_jit():
+    assert _train(brainopt.jit) == _train(brainstate.transform.jit)
+
+
+def test_the_second_call_does_not_compile_and_the_states_are_updated_in_place():
+    net, opt, step = _build()
+    step = brainopt.jit(step)
+    step(*_data(0))
+    step(*_data(1))
+
+    def buffers():
+        return [x.unsafe_buffer_pointer() for x in jax.tree.leaves((net.w.value, net.tau.value, net.h.value,
+                                                                  opt.slots['exp_avg'].value))]
+    before = buffers()
+    with COUNTER as c:
+        step(*_data(2))
+    assert c.count == 0, f'brainopt.jit compiled {c.count} times on a call with the same shapes'
+    assert buffers() == before, 'the written States were not updated in place'
+
+
+def test_an_array_the_user_holds_stays_valid():
+    net, opt, step = _build()
+    step = brainopt.jit(step)
+    initial = net.w.value                              # the model's own array: never written by this function
+    step(*_data(0))
+    np.testing.assert_array_equal(np.asarray(initial), np.asarray(Net(0).w.value))
+    held_w, held_tau, held_m = net.w.value, net.tau.value, opt.slots['exp_avg'].value
+    kept = jax.tree.map(lambda a: np.array(a, copy=True), (held_w, held_tau, held_m))
+    step(*_data(1))
+    for a, b in zip(jax.tree.leaves((held_w, held_tau, held_m)), jax.tree.leaves(kept)):
+        np.testing.assert_array_equal(np.asarray(a), b)              # copied, never invalidated
+    assert not np.array_equal(np.asarray(net.w.value), kept[0])      # while the State moved on
+
+
+def test_a_state_only_read_is_never_donated():
+    net, opt, step = _build()
+    step = brainopt.jit(step)
+    gain = net.gain.value
+    for t in range(3):
+        step(*_data(t))
+    assert net.gain.value is gain and float(gain) == 2.0
+
+
+def test_an_array_shared_by_two_states_or_returned_is_not_invalidated():
+    shared = jnp.ones(3)
+    a, b = brainstate.ShortTermState(shared), brainstate.ShortTermState(shared)
+
+    @brainopt.jit
+    def bump():
+        a.value = a.value + 1.0
+        b.value = b.value * 2.0
+        return a.value
+
+    out = [bump() for _ in range(3)]
+    np.testing.assert_array_equal(np.asarray(shared), 1.0)
+    np.testing.assert_array_equal(np.asarray(out[0]), 2.0)                    # a return value stays valid
+    np.testing.assert_array_equal(np.asarray(out[1]), 3.0)
+    np.testing.assert_array_equal(np.asarray(a.value), 4.0)
+    np.testing.assert_array_equal(np.asarray(b.value), 8.0)
+
+
+def test_new_shapes_retrace_as_brainstate_does():
+    def run(jit):
+        net, opt, step = _build(batch=2)
+        step = jit(step)
+        losses = [step(*_data(0, 2)), step(*_data(1, 2))]
+        net.h.value = jnp.zeros((5, 3), jnp.float32)                  # a new batch size: a new trace
+        losses += [step(*_data(2, 5)), step(*_data(3, 5))]
+        return bits([np.asarray(x) for x in losses]), _everything(net, opt)
+    assert run(brainopt.jit) == run(brainstate.transform.jit)
+
+
+def test_inside_for_loop_and_static_arguments():
+    def run(jit):
+        net, opt, step = _build()
+
+        @jit
+        def steps(n, xs, ys):
+            return brainstate.transform.for_loop(step, xs[:n], ys[:n])
+        xs = jnp.stack([_data(t)[0] for t in range(4)])
+        ys = jnp.stack([_data(t)[1] for t in range(4)])
+        return bits(np.asarray(steps(3, xs, ys))), _everything(net, opt)
+    static = lambda f: brainopt.jit(f, static_argnums=0)                       # noqa: E731
+    assert run(static) == run(lambda f: brainstate.transform.jit(f, static_argnums=0))
+
+
+def test_nested_in_another_brainstate_transformation():
+    def run(jit):
+        net, opt, step = _build()
+        inner = jit(step)
+        outer = brainstate.transform.jit(lambda x, y: inner(x, y) * 1.0)
+        return bits([np.asarray(outer(*_data(t))) for t in range(3)]), _everything(net, opt)
+    assert run(brainopt.jit) == run(brainstate.transform.jit)
+
+
+def test_train_step_is_brainopt_jit():
+    net, opt, _ = _build()
+    params = net.states(brainstate.ParamState)
+    step = brainopt.train_step(lambda x, y: jnp.mean((net(x) - y) ** 2), opt)
+    assert isinstance(step, brainopt._jit.JittedFunction)
+    loss, info = step(*_data(0))
+    assert bool(info.applied) and np.isfinite(float(loss)) and len(params) == 2
+
+
+@pytest.mark.parametrize('bad', [-1, 1.5, 'x'])
+def test_bad_static_argnums_are_refused(bad):
+    with pytest.raises(ValueError, match='static_argnums'):
+        brainopt.jit(lambda x: x, static_argnums=bad)
