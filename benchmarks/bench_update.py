@@ -14,6 +14,8 @@ the optimizer's new state are ready:
 brainopt eager        ``opt.update(grads)`` called directly (brainopt's own
                       cached ``jax.jit``, optimizer buffers donated)
 brainopt in jit       ``brainstate.transform.jit(lambda g: opt.update(g))``
+brainopt in           ``brainopt.jit(lambda g: opt.update(g))``: the same
+brainopt.jit          program, the written States' buffers donated
 braintools eager      ``braintools.optim`` ``opt.update(grads)`` called directly
 braintools in jit     the same inside ``brainstate.transform.jit``
 optax jit (baseline)  ``jax.jit(step, donate_argnums=(0, 1))`` with ``tx.update``
@@ -69,14 +71,15 @@ def _stored(state):
 
 
 def update_call(opt, grads, state_objs, in_jit):
-    """A timed call of ``opt.update(grads)``, eager or inside ``brainstate.transform.jit``,
+    """A timed call of ``opt.update(grads)``, eager or inside ``in_jit`` (``brainstate.transform.jit`` or
+    ``brainopt.jit``),
     that waits for every State it writes (brainopt and braintools.optim alike).
 
     It does not read the returned ``UpdateInfo``'s ``grad_norm`` and ``finite``: brainopt computes them
     eagerly only when read (``jax.block_until_ready`` on them would read them), and the optax baseline
     computes neither (the contender ``optax jit +info`` shows their cost)."""
     if in_jit:
-        @brainstate.transform.jit
+        @in_jit
         def step(g):
             opt.update(g)
 
@@ -170,9 +173,10 @@ def build_contenders(spec, case, init_params, grads):
     def state_reader(states):
         return lambda: {k: s.value for k, s in states.items()}
 
-    # 1-2. brainopt, eager and inside brainstate.transform.jit
-    for key, label, in_jit in [('brainopt_eager', 'brainopt eager', False),
-                               ('brainopt_jit', 'brainopt in brainstate.jit', True)]:
+    # 1-2. brainopt, eager, inside brainstate.transform.jit and inside brainopt.jit
+    for key, label, in_jit in [('brainopt_eager', 'brainopt eager', None),
+                               ('brainopt_jit', 'brainopt in brainstate.jit', brainstate.transform.jit),
+                               ('brainopt_bjit', 'brainopt in brainopt.jit', brainopt.jit)]:
         states = fresh_states()
         opt = spec['brainopt']()
         opt.register_trainable_weights(states)
@@ -181,8 +185,8 @@ def build_contenders(spec, case, init_params, grads):
         read[key] = state_reader(states)
 
     # 3-4. braintools.optim, eager and inside brainstate.transform.jit
-    for key, label, in_jit in [('braintools_eager', 'braintools eager', False),
-                               ('braintools_jit', 'braintools in brainstate.jit', True)]:
+    for key, label, in_jit in [('braintools_eager', 'braintools eager', None),
+                               ('braintools_jit', 'braintools in brainstate.jit', brainstate.transform.jit)]:
         states = fresh_states()
         opt = spec['braintools']()
         opt.register_trainable_weights(states)
@@ -314,7 +318,8 @@ def report(opt_title, case_title, contenders, diffs, elapsed):
                               samples_ms=[x * 1e3 for x in c.samples])
     extra = {}
     for a, b in [('brainopt_eager', 'braintools_eager'), ('brainopt_jit', 'braintools_jit'),
-                 ('brainopt_eager', 'brainopt_jit'), ('brainopt_eager', 'floor')]:
+                 ('brainopt_eager', 'brainopt_jit'), ('brainopt_bjit', 'brainopt_jit'),
+                 ('brainopt_eager', 'floor')]:
         extra[f'{a}/{b}'] = statistics.median(by_key[a].samples) / statistics.median(by_key[b].samples)
     print(f'\n== {opt_title} | {case_title} | {elapsed:.0f} s ==')
     print(T.format_table(header, rows))
@@ -397,7 +402,7 @@ def plot(payload, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    keys = ['brainopt_eager', 'brainopt_jit', 'braintools_eager', 'braintools_jit', 'floor']
+    keys = ['brainopt_eager', 'brainopt_jit', 'brainopt_bjit', 'braintools_eager', 'braintools_jit', 'floor']
     results = payload['results']
     cases = sorted({k.split('/')[1] for k in results}, key=['small', 'many', 'large'].index)
     opts = sorted({k.split('/')[0] for k in results}, key=list(OPTIMIZERS).index)
@@ -405,7 +410,7 @@ def plot(payload, path):
     for ax, case in zip(axes[0], cases):
         for j, key in enumerate(keys):
             vals = [results[f'{o}/{case}']['contenders'][key]['ratio_to_optax_jit'] for o in opts]
-            ax.bar(np.arange(len(opts)) + (j - 2) * 0.16, vals, 0.16, label=key.replace('_', ' '))
+            ax.bar(np.arange(len(opts)) + (j - 2.5) * 0.14, vals, 0.14, label=key.replace('_', ' '))
         ax.axhline(1.0, color='k', lw=0.8)
         ax.axhline(1.5, color='tab:red', lw=0.8, ls='--')
         ax.set_yscale('log')

@@ -28,8 +28,16 @@ from ._fastpath import refcount
 __all__ = []
 
 
-def _tree_counts(value):
-    """The reference count of every node of a State's value (its containers, Quantities and arrays, depth first)."""
+_ArrayImpl = type(jnp.zeros(()))
+
+
+def tree_counts(value):
+    """The reference count of every node of a State's value (its containers, Quantities and arrays, depth first),
+    as a tuple; a plain array's and a flat dict of arrays' without walking."""
+    if type(value) is _ArrayImpl:
+        return (refcount(value),)
+    if type(value) is dict and all(type(v) is _ArrayImpl for v in value.values()):
+        return (refcount(value), *map(refcount, value.values()))
     out = []
     stack = [value]
     while stack:
@@ -41,7 +49,12 @@ def _tree_counts(value):
             stack.extend(node)
         elif not isinstance(node, jax.Array):
             stack.extend(jax.tree_util.tree_flatten(node, is_leaf=lambda x: x is not node)[0])
-    return out
+    return tuple(out)
+
+
+def no_more_references(now, then):
+    """Whether no node of a value has gained a reference (``now``, ``then``: :func:`tree_counts` of it)."""
+    return len(now) == len(then) and all(map(operator.le, now, then))
 
 
 class Ownership:
@@ -95,8 +108,8 @@ class Ownership:
             if record is None or record[0] is not top:
                 held.update(e.leaves)
                 continue
-            counts = _tree_counts(top)
-            if len(counts) != len(record[1]) or any(a > b for a, b in zip(counts, record[1])):
+            counts = tree_counts(top)
+            if not no_more_references(counts, record[1]):
                 held.update(e.leaves)
         return held
 
@@ -109,7 +122,7 @@ class Ownership:
             # counted as _held_trees counts them: the State, the list of values, the record and the loop hold each
             self.trees = trees = {e.name: (top, None) for e, top in zip(containers, tops)}
             for e, top in zip(containers, tops):
-                counts = _tree_counts(top)
+                counts = tree_counts(top)
                 trees[e.name] = (top, counts)
 
     def forget(self):

@@ -6,7 +6,7 @@ What this example shows
   in mV, surrogate gradient) trained with :class:`brainopt.Adam` and a cosine
   schedule on a mesh of devices: the parameters are replicated on every device
   (``NamedSharding(mesh, PartitionSpec())``), each batch is split along the
-  mesh axis ``'data'``, and ``brainstate.transform.jit`` compiles one step in
+  mesh axis ``'data'``, and ``brainopt.jit`` compiles one step in
   which XLA computes each device's share of the batch and sums the gradients
   across devices. The model and the training step are the single-device ones:
   only where the arrays live changes.
@@ -81,7 +81,7 @@ def train(devices, batches, cfg, seed, zero=False, progress=False):
         logits, _ = model.run(spikes)
         return sd.cross_entropy(logits, labels)
 
-    @brainstate.transform.jit
+    @brainopt.jit
     def train_step(spikes, labels):
         grads, loss = brainstate.transform.grad(loss_fn, grad_states=params, return_value=True)(spikes, labels)
         opt.update(grads)

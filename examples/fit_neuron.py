@@ -57,7 +57,7 @@ def fit(optimizer='Adam', unit=u.volt, steps=300):
 
     grad = brainstate.transform.grad(loss, grad_states={'v_th': v_th, 'tau': tau}, return_value=True)
 
-    @brainstate.transform.jit
+    @brainopt.jit
     def train():
         def body(i):
             g, value = grad()

@@ -15,7 +15,7 @@ What this example shows
   with ``dt / tau = 0.2``, unrolled over the trial with
   ``brainstate.transform.for_loop``.
 * Training it with :class:`brainopt.Adadelta` inside one
-  ``brainstate.transform.jit``-compiled step: ``brainstate.transform.grad``
+  ``brainopt.jit``-compiled step: ``brainstate.transform.grad``
   gives the gradients of the ``ParamState`` weights, ``opt.update(grads)``
   applies them, and the ``UpdateInfo`` it returns (learning rate, gradient norm) is
   logged.
@@ -200,13 +200,13 @@ def main(argv=None):
     def loss_fn(x, y):
         return jnp.mean((model.run(x) - y) ** 2)
 
-    @brainstate.transform.jit
+    @brainopt.jit
     def train_step(x, y):
         grads, loss = brainstate.transform.grad(loss_fn, grad_states=params, return_value=True)(x, y)
         info = opt.update(grads)
         return loss, info.grad_norm, info.lr
 
-    @brainstate.transform.jit
+    @brainopt.jit
     def evaluate(x, y):
         out = model.run(x)
         decided = y[-1] != 0   # trials with as many left as right clicks have no right answer

@@ -64,7 +64,7 @@ def batch(step):
 def train(model, opt, sched, steps):
     params = model.states(brainstate.ParamState)
 
-    @brainstate.transform.jit
+    @brainopt.jit
     def train_step(x, y):
         grads, loss = brainstate.transform.grad(lambda: jnp.mean((model(x) - y) ** 2), grad_states=params,
                                                 return_value=True)()

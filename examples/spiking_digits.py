@@ -22,7 +22,7 @@ What this example shows
   pass, and the derivative of a steep sigmoid in the backward pass, so that
   backpropagation through time can train the weights.
 * Training with :class:`brainopt.Adam` and a :class:`brainopt.CosineAnnealingLR`
-  schedule inside one ``brainstate.transform.jit``-compiled step, with a
+  schedule inside one ``brainopt.jit``-compiled step, with a
   progress bar (tqdm) that shows the loss; then the test accuracy, a checkpoint
   of the model and the optimizer (``brainopt.save_checkpoint``), and a PNG plot
   of the loss, test-accuracy and learning-rate curves.
@@ -269,13 +269,13 @@ def main(argv=None):
         logits, _ = model.run(spikes)
         return cross_entropy(logits, labels)
 
-    @brainstate.transform.jit
+    @brainopt.jit
     def train_step(spikes, labels):
         grads, loss = brainstate.transform.grad(loss_fn, grad_states=params, return_value=True)(spikes, labels)
         info = opt.update(grads)
         return loss, info.lr
 
-    @brainstate.transform.jit
+    @brainopt.jit
     def evaluate(spikes, labels):
         logits, rate = model.run(spikes)
         return cross_entropy(logits, labels), jnp.mean(jnp.argmax(logits, axis=1) == labels), rate

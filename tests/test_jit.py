@@ -3,6 +3,8 @@
 Golden values here are brainstate.transform.jit's own results on an identically built model (the same program:
 bit-identical is the promise), and numpy where a value is checked alone.
 """
+import functools
+
 import brainstate
 import brainunit as u
 import jax
@@ -173,3 +175,46 @@ def test_train_step_is_brainopt_jit():
 def test_bad_static_argnums_are_refused(bad):
     with pytest.raises(ValueError, match='static_argnums'):
         brainopt.jit(lambda x: x, static_argnums=bad)
+
+
+def test_a_state_that_changes_shape_with_the_same_arguments_retraces():
+    def run(jit):
+        h = brainstate.ShortTermState(jnp.ones(3))
+
+        @jit
+        def double():
+            h.value = h.value * 2.0
+            return h.value.sum()
+        out = [double(), double()]
+        h.value = jnp.ones(5)                             # same (no) arguments, a State of a new shape
+        out += [double(), double()]
+        return bits([np.asarray(x) for x in out]), bits(np.asarray(h.value))
+    assert run(brainopt.jit) == run(brainstate.transform.jit)
+    assert run(brainopt.jit)[1] == bits(np.full(5, 4.0, np.float32))
+
+
+def test_a_new_static_argument_is_a_new_program():
+    def run(jit):
+        h = brainstate.ShortTermState(jnp.ones(3))
+
+        @functools.partial(jit, static_argnums=0)
+        def scale(k, x):
+            h.value = h.value * k + x
+            return h.value
+        return bits([np.asarray(scale(k, jnp.ones(3))) for k in (2.0, 3.0, 2.0, 0.5)])
+    assert run(brainopt.jit) == run(brainstate.transform.jit)
+
+
+def test_called_eagerly_then_inside_another_transformation():
+    """A function without arguments, first called on its own (its States' layout cached), then inside
+    brainstate.transform.jit and for_loop, where its States hold tracers: brainstate's jit runs it there."""
+    def run(jit):
+        net, opt, step = _build()
+        x, y = _data(0)
+        inner = jit(lambda: step(x, y))
+        losses = [inner()]
+        losses.append(brainstate.transform.jit(lambda: inner() * 1.0)())
+        losses.append(brainstate.transform.for_loop(lambda i: inner(), jnp.arange(2))[-1])
+        losses.append(inner())
+        return bits([np.asarray(v) for v in losses]), _everything(net, opt)
+    assert run(brainopt.jit) == run(brainstate.transform.jit)
