@@ -19,6 +19,7 @@ things keep it at the cost of its memory traffic:
 """
 import operator
 
+import brainstate
 import jax
 import jax.numpy as jnp
 
@@ -115,7 +116,8 @@ class Ownership:
 
     def remember(self, params, entries=()):
         """Note the parameter arrays just written into the States (call it after writing them)."""
-        if _fastpath.REFCOUNTS:
+        if _fastpath.REFCOUNTS and not brainstate.has_state_hooks() and \
+                not any(e.state.has_hooks() for e in entries):
             self.written = dict(params)
             self.refs = {k: refcount(p) for k, p in params.items()}
             containers, tops = self._tops(entries)
@@ -124,6 +126,8 @@ class Ownership:
             for e, top in zip(containers, tops):
                 counts = tree_counts(top)
                 trees[e.name] = (top, counts)
+        else:             # a hook may keep what it was given: nothing is donated next time
+            self.forget()
 
     def forget(self):
         self.written, self.refs, self.trees = {}, {}, {}

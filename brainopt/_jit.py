@@ -115,13 +115,17 @@ class JittedFunction:
     def _remember(self, states, mask, out):
         """Note what the States written now hold, with every node's reference count (counted as
         :meth:`_donatable` will count them: the State, the list of values, the record and the loop hold each)."""
-        if not _fastpath.REFCOUNTS:
+        if not _fastpath.REFCOUNTS or brainstate.has_state_hooks():
+            self._owned = {}         # a hook may keep what it was given: nothing is donated next time
             return
         returned = {id(x) for x in jax.tree.leaves(out)}
         values = _fastpath.read_values(states)
         owned = self._owned = {id(s): (v, None) for s, v, w in zip(states, values, mask) if w}
         for s, v, w in zip(states, values, mask):
             if w:
+                if s.has_hooks():
+                    del owned[id(s)]
+                    continue
                 if returned and not returned.isdisjoint(map(id, jax.tree.leaves(v))):
                     del owned[id(s)]             # the caller holds it through the return value
                     continue

@@ -145,3 +145,21 @@ def test_no_private_brainstate_name_outside_the_guarded_module():
              for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not found, f'brainstate internals outside brainopt/_fastpath.py: {found}'
 
+
+
+@pytest.mark.parametrize('where', ['eager', 'brainopt.jit'])
+def test_an_array_a_hook_keeps_is_never_donated(where):
+    """A write hook may keep the value it was given (a logger, a monitor): no reference count taken after the write
+    can tell it from the State's own, so nothing written while a hook is registered is donated next time."""
+    w = brainstate.ParamState(jnp.zeros(3))
+    kept = []
+    w.register_hook('write_after', lambda ctx: kept.append(ctx.value))
+    opt = brainopt.SGD(lr=0.5).register_trainable_weights({'w': w})
+    if where == 'eager':
+        step = opt.update
+    else:
+        step = brainopt.jit(lambda g: opt.update(g))
+    for _ in range(3):
+        step({'w': jnp.ones(3)})
+    # SGD without momentum: the value after call k is -0.5 k, exactly
+    assert [float(np.asarray(v)[0]) for v in kept[-3:]] == [-0.5, -1.0, -1.5]
