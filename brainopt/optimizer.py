@@ -475,7 +475,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         Called eagerly, the whole step runs as one compiled, cached
         computation that donates the optimizer's own buffers: an array
         obtained earlier from one of its States is invalid after the call
-        (read it again). Inside ``brainstate.transform.jit``, ``for_loop``
+        (read it again). An array read from a parameter State stays valid:
+        a parameter is donated only where nothing else holds it. Inside ``brainstate.transform.jit``, ``for_loop``
         or ``scan`` it is traced into the caller's computation.
         """
         w = self._weights
