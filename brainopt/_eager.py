@@ -58,12 +58,41 @@ def no_more_references(now, then):
     return len(now) == len(then) and all(map(operator.le, now, then))
 
 
+class WrittenValues:
+    """Values just written into States, each with the reference counts of its nodes (:func:`tree_counts`), to tell
+    on the next call whether a State still holds that value and nothing has taken a reference to it, or to a part
+    of it, since. :meth:`note` and :meth:`unchanged` count from the same places (the State, the caller's lists of
+    values, this record, the loop here), so equal counts mean no new holder."""
+
+    def __init__(self):
+        self.records = {}
+
+    def note(self, keys, values):
+        """Record ``values`` (aligned with ``keys``), replacing every earlier record."""
+        records = self.records = {k: (v, None) for k, v in zip(keys, values)}
+        for k, v in zip(keys, values):
+            counts = tree_counts(v)
+            records[k] = (v, counts)
+
+    def unchanged(self, keys, values):
+        """One bool per key: its State holds the value noted, and no node of it gained a reference."""
+        records, out = self.records, []
+        for k, v in zip(keys, values):
+            record = records.get(k)
+            if record is None or record[0] is not v:
+                out.append(False)
+                continue
+            counts = tree_counts(v)
+            out.append(no_more_references(counts, record[1]))
+        return out
+
+
 class Ownership:
     """The parameter arrays (and, for a State holding a dict or a Quantity, the value around them) that an optimizer
     wrote on its last eager call, by leaf name."""
 
     def __init__(self):
-        self.written, self.refs, self.trees = {}, {}, {}
+        self.written, self.refs, self.trees = {}, {}, WrittenValues()
 
     def prepare(self, params, grads, entries=()):
         """``params`` safe to donate: any array this optimizer did not write, that is
@@ -82,7 +111,7 @@ class Ownership:
         """
         written, refs, out = self.written, self.refs, None
         grad_ids = None
-        held = self._held_trees(entries) if self.trees else ()
+        held = self._held_trees(entries) if self.trees.records else ()
         for k, p in params.items():
             if written.get(k) is p and refcount(p) <= refs[k] and k not in held:
                 if grad_ids is None:
@@ -102,17 +131,9 @@ class Ownership:
 
     def _held_trees(self, entries):
         """The leaf names of container States that someone besides the optimizer may hold (or that changed)."""
-        held = set()
         containers, tops = self._tops(entries)
-        for e, top in zip(containers, tops):
-            record = self.trees.get(e.name)
-            if record is None or record[0] is not top:
-                held.update(e.leaves)
-                continue
-            counts = tree_counts(top)
-            if not no_more_references(counts, record[1]):
-                held.update(e.leaves)
-        return held
+        fresh = self.trees.unchanged([e.name for e in containers], tops)
+        return {leaf for e, ok in zip(containers, fresh) if not ok for leaf in e.leaves}
 
     def remember(self, params, entries=()):
         """Note the parameter arrays just written into the States (call it after writing them)."""
@@ -121,16 +142,13 @@ class Ownership:
             self.written = dict(params)
             self.refs = {k: refcount(p) for k, p in params.items()}
             containers, tops = self._tops(entries)
-            # counted as _held_trees counts them: the State, the list of values, the record and the loop hold each
-            self.trees = trees = {e.name: (top, None) for e, top in zip(containers, tops)}
-            for e, top in zip(containers, tops):
-                counts = tree_counts(top)
-                trees[e.name] = (top, counts)
+            self.trees.note([e.name for e in containers], tops)
         else:             # a hook may keep what it was given: nothing is donated next time
             self.forget()
 
     def forget(self):
-        self.written, self.refs, self.trees = {}, {}, {}
+        self.written, self.refs = {}, {}
+        self.trees.records = {}
 
 
 class Deferred:

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _fastpath
-from ._eager import no_more_references, tree_counts
+from ._eager import WrittenValues
 
 __all__ = ['jit']
 
@@ -78,7 +78,7 @@ class JittedFunction:
                             static_argnames=static_argnames,
                             donate_argnums=(1,) + tuple(i + 3 for i in donate_argnums),
                             donate_argnames=donate_argnames, **jit_options)
-        self._owned = {}        # id(State) -> (the value this function wrote there, reference counts of its nodes)
+        self._owned = WrittenValues()   # by id(State): the value this function wrote there last
         self._traces = {}       # _arg_key -> (states, write mask, the states' value signature)
         functools.update_wrapper(self, fun, updated=())
 
@@ -99,38 +99,25 @@ class JittedFunction:
     def _donatable(self, states, values, mask):
         """The written States' values, each passed as it is (donated) when this function wrote it on its previous
         call and nothing else has taken a reference to it or to any part of it since; otherwise copied."""
-        owned, out = self._owned, []
-        for s, v, w in zip(states, values, mask):
-            if not w:
-                continue
-            record = owned.get(id(s))
-            if record is not None and record[0] is v:
-                counts = tree_counts(v)
-                if no_more_references(counts, record[1]):
-                    out.append(v)
-                    continue
-            out.append(_copy_leaves(v))
-        return out
+        keys = [id(s) for s, w in zip(states, mask) if w]
+        written = [v for v, w in zip(values, mask) if w]
+        fresh = self._owned.unchanged(keys, written)
+        return [v if ok else _copy_leaves(v) for v, ok in zip(written, fresh)]
 
     def _remember(self, states, mask, out):
-        """Note what the States written now hold, with every node's reference count (counted as
-        :meth:`_donatable` will count them: the State, the list of values, the record and the loop hold each)."""
+        """Note what the written States now hold (not what a hook or the caller may keep: a hook may keep what it
+        was given, the caller holds the return value), for :meth:`_donatable` on the next call."""
         if not _fastpath.REFCOUNTS or brainstate.has_state_hooks():
-            self._owned = {}         # a hook may keep what it was given: nothing is donated next time
+            self._owned.records = {}
             return
         returned = {id(x) for x in jax.tree.leaves(out)}
         values = _fastpath.read_values(states)
-        owned = self._owned = {id(s): (v, None) for s, v, w in zip(states, values, mask) if w}
-        for s, v, w in zip(states, values, mask):
-            if w:
-                if s.has_hooks():
-                    del owned[id(s)]
-                    continue
-                if returned and not returned.isdisjoint(map(id, jax.tree.leaves(v))):
-                    del owned[id(s)]             # the caller holds it through the return value
-                    continue
-                counts = tree_counts(v)
-                owned[id(s)] = (v, counts)
+        # (comprehensions: a loop variable left holding a value would count as one more reference to it)
+        keep = [w and not s.has_hooks() and (not returned or returned.isdisjoint(map(id, jax.tree.leaves(v))))
+                for s, v, w in zip(states, values, mask)]
+        keys = [id(s) for s, k in zip(states, keep) if k]
+        written = [v for v, k in zip(values, keep) if k]
+        self._owned.note(keys, written)
 
     # -- which States, cached ---------------------------------------------------------------------------
     def _arg_key(self, args, kwargs):
@@ -223,7 +210,7 @@ class JittedFunction:
         """Forget every compiled program (and what this function wrote)."""
         self.stateful_fun.clear_cache()
         self._jit.clear_cache()
-        self._owned, self._traces = {}, {}
+        self._owned.records, self._traces = {}, {}
         if self._plain is not None:
             self._plain.clear_cache()
 
