@@ -70,21 +70,16 @@ class WrittenValues:
     def note(self, keys, values):
         """Record ``values`` (aligned with ``keys``), replacing every earlier record."""
         records = self.records = {k: (v, None) for k, v in zip(keys, values)}
-        for k, v in zip(keys, values):
-            counts = tree_counts(v)
-            records[k] = (v, counts)
+        counts = list(map(tree_counts, values))       # after every record holds its value, as in unchanged()
+        self.records = {k: (r[0], c) for (k, r), c in zip(records.items(), counts)}
 
     def unchanged(self, keys, values):
         """One bool per key: its State holds the value noted, and no node of it gained a reference."""
-        records, out = self.records, []
-        for k, v in zip(keys, values):
-            record = records.get(k)
-            if record is None or record[0] is not v:
-                out.append(False)
-                continue
-            counts = tree_counts(v)
-            out.append(no_more_references(counts, record[1]))
-        return out
+        records = self.records
+        found = [records.get(k) for k in keys]
+        counts = list(map(tree_counts, values))
+        return [r is not None and r[0] is v and no_more_references(c, r[1])
+                for r, v, c in zip(found, values, counts)]
 
 
 class Ownership:

@@ -44,17 +44,32 @@ __all__ = []
 CHECKED_BRAINSTATE = ('0.5.0', '0.5.1', '0.5.2', '0.5.3', '0.5.4')
 
 
+# what State.value's getter and setter call on the State: a class that defines none of them itself reads and writes
+# exactly as brainstate.State does
+_PATH = ('value', '_read_value', '_write_value', '_check_value_tree', 'check_if_deleted', '_check_invalidated',
+         '_check_tracer_write_outside_trace', '_execute_read_hooks', '_execute_write_before_hooks',
+         '_execute_write_after_hooks', '__getattribute__', '__getattr__', '__setattr__')
+
+
+class _PlainClasses(dict):
+    """``plain[cls]``: whether ``cls`` (a State class) reads and writes its value exactly as ``brainstate.State``
+    (a subclass such as ``brainopt.OptimState`` that adds methods but overrides nothing ``state.value`` calls);
+    decided once per class."""
+
+    def __missing__(self, cls):
+        base = brainstate.State
+        ok = issubclass(cls, base) and all(getattr(cls, n, None) is getattr(base, n, None) for n in _PATH)
+        self[cls] = ok
+        return ok
+
+
 def _probe():
     """``(TRACE_CONTEXT, invalidated value type, plain State classes)``, or the reason why the path is off."""
     if brainstate.__version__ not in CHECKED_BRAINSTATE:
         return f'brainstate {brainstate.__version__} is not one of the checked versions {CHECKED_BRAINSTATE}'
     try:
         from brainstate._state import TRACE_CONTEXT, _InvalidatedTraceValue
-        base = brainstate.State
-        classes = {c for c in (brainstate.State, brainstate.ParamState, brainstate.LongTermState,
-                               brainstate.ShortTermState, brainstate.HiddenState)
-                   if c.value is base.value and c._read_value is base._read_value
-                   and c._write_value is base._write_value}
+        classes = _PlainClasses()
         probe = brainstate.ParamState(jnp.zeros(()))
         if not {'_value', '_been_writen', '_hooks_manager'} <= set(vars(probe)) or \
                 not isinstance(TRACE_CONTEXT.state_stack, list):
@@ -65,7 +80,7 @@ def _probe():
         if probe._hooks_manager._has_hooks is not True:         # the flag must follow registration
             return 'brainstate\'s hook manager no longer sets _has_hooks when a hook is registered'
         probe.unregister_hook(handle)
-        return TRACE_CONTEXT, _InvalidatedTraceValue, frozenset(classes)
+        return TRACE_CONTEXT, _InvalidatedTraceValue, classes
     except (ImportError, AttributeError, TypeError) as err:
         return f'brainstate {brainstate.__version__} moved an internal: {err}'
 
@@ -96,7 +111,7 @@ def read_values(states):
     out = []
     for state in states:
         d = vars(state)
-        if type(state) in classes and not d['_hooks_manager']._has_hooks:
+        if classes[type(state)] and not d['_hooks_manager']._has_hooks:
             value = d['_value']
             if not isinstance(value, invalidated):
                 out.append(value)
@@ -120,12 +135,34 @@ def value_writer():
 
     def write(state, value):
         d = vars(state)
-        if type(state) in classes and not d['_hooks_manager']._has_hooks:
+        if classes[type(state)] and not d['_hooks_manager']._has_hooks:
             d['_value'] = value
             d['_been_writen'] = True      # what the setter sets besides the value
         else:
             state.value = value
     return write
+
+
+def write_values(states, values):
+    """``state.value = value`` for each pair (concrete values, as :func:`value_writer`); returns True when every
+    write stored the value and nothing else (no hook of the State's or a global one saw it), False when a hook may
+    have been given a value (the caller must then assume that the hook kept it)."""
+    internals = _no_trace_no_global_hooks(('write_before', 'write_after'))
+    if internals is None:
+        for state, value in zip(states, values):
+            state.value = value
+        return False
+    classes = internals[2]
+    plain = True
+    for state, value in zip(states, values):
+        d = vars(state)
+        if classes[type(state)] and not d['_hooks_manager']._has_hooks:
+            d['_value'] = value
+            d['_been_writen'] = True      # what the setter sets besides the value
+        else:
+            state.value = value
+            plain = False
+    return plain
 
 
 def _refcount_works():

@@ -20,6 +20,7 @@ array is copied (correct, without the in-place update).
 import functools
 import operator
 import warnings
+import weakref
 from typing import Any, Callable, Optional
 
 import brainstate
@@ -51,6 +52,37 @@ def _copy_leaves(value):
     return jax.tree.map(lambda x: jnp.array(x, copy=True) if isinstance(x, jax.Array) else x, value)
 
 
+def _token(value):
+    """What identifies ``value`` without holding it (a reference would change its reference count): a weak reference
+    to an array, the keys and weak references of a dict of arrays; None for anything else."""
+    if type(value) is _ArrayImpl:
+        return weakref.ref(value)
+    if type(value) is dict and all(type(v) is _ArrayImpl for v in value.values()):
+        return tuple(value), [weakref.ref(v) for v in value.values()]
+    return None
+
+
+def _is(value, token):
+    """Whether ``value`` is the value :func:`_token` was taken of (the same arrays in the same places)."""
+    if type(token) is weakref.ref:
+        return token() is value
+    return (type(value) is dict and tuple(value) == token[0]
+            and all(r() is v for r, v in zip(token[1], value.values())))
+
+
+class _Trace:
+    """What one call's key maps to: the States of the function, which of them it writes, and the structure,
+    shapes and dtypes of their values when it was traced."""
+
+    __slots__ = ('states', 'mask', 'signature', 'written', 'keys', 'stable')
+
+    def __init__(self, states, mask, signature):
+        self.states, self.mask, self.signature = states, mask, signature
+        self.written = tuple(s for s, w in zip(states, mask) if w)
+        self.keys = tuple(map(id, self.written))       # the written States' keys in WrittenValues
+        self.stable = None      # whether the values the program writes have the signature it was traced for
+
+
 class JittedFunction:
     """What :func:`brainopt.jit` returns: call it as the function itself.
 
@@ -79,7 +111,8 @@ class JittedFunction:
                             donate_argnums=(1,) + tuple(i + 3 for i in donate_argnums),
                             donate_argnames=donate_argnames, **jit_options)
         self._owned = WrittenValues()   # by id(State): the value this function wrote there last
-        self._traces = {}       # _arg_key -> (states, write mask, the states' value signature)
+        self._traces = {}       # _arg_key -> _Trace
+        self._left = None       # (_Trace, _token of each value its States held after the last call)
         functools.update_wrapper(self, fun, updated=())
 
     # -- the compiled program --------------------------------------------------------------------------
@@ -96,28 +129,33 @@ class JittedFunction:
         return self._plain
 
     # -- donation ---------------------------------------------------------------------------------------
-    def _donatable(self, states, values, mask):
+    def _donatable(self, trace, values):
         """The written States' values, each passed as it is (donated) when this function wrote it on its previous
         call and nothing else has taken a reference to it or to any part of it since; otherwise copied."""
-        keys = [id(s) for s, w in zip(states, mask) if w]
-        written = [v for v, w in zip(values, mask) if w]
-        fresh = self._owned.unchanged(keys, written)
+        written = [v for v, w in zip(values, trace.mask) if w]
+        fresh = self._owned.unchanged(trace.keys, written)
         return [v if ok else _copy_leaves(v) for v, ok in zip(written, fresh)]
 
-    def _remember(self, states, mask, out):
+    def _remember(self, trace, written, plain, out):
         """Note what the written States now hold (not what a hook or the caller may keep: a hook may keep what it
-        was given, the caller holds the return value), for :meth:`_donatable` on the next call."""
+        was given, the caller holds the return value), for :meth:`_donatable` on the next call. ``plain``: the
+        values were stored with no hook seeing them."""
         if not _fastpath.REFCOUNTS or brainstate.has_state_hooks():
             self._owned.records = {}
             return
+        states, ids = trace.written, trace.keys
         returned = {id(x) for x in jax.tree.leaves(out)}
-        values = _fastpath.read_values(states)
-        # (comprehensions: a loop variable left holding a value would count as one more reference to it)
-        keep = [w and not s.has_hooks() and (not returned or returned.isdisjoint(map(id, jax.tree.leaves(v))))
-                for s, v, w in zip(states, values, mask)]
-        keys = [id(s) for s, k in zip(states, keep) if k]
-        written = [v for v, k in zip(values, keep) if k]
-        self._owned.note(keys, written)
+        # The values are counted while the same number of lists holds them as when _donatable counts them: the
+        # caller's list and one here (comprehensions: a loop variable left holding a value would count as one more).
+        if plain and not returned:
+            keys, kept = ids, list(written)
+        else:
+            keep = [(plain or not s.has_hooks()) and
+                    (not returned or returned.isdisjoint(map(id, jax.tree.leaves(v))))
+                    for s, v in zip(states, written)]
+            keys = [i for i, k in zip(ids, keep) if k]
+            kept = [v for v, k in zip(written, keep) if k]
+        self._owned.note(keys, kept)
 
     # -- which States, cached ---------------------------------------------------------------------------
     def _arg_key(self, args, kwargs):
@@ -150,33 +188,51 @@ class JittedFunction:
         return treedef, tuple(map(_shape, leaves)), tuple(map(_dtype, leaves))
 
     def _lookup(self, args, kwargs):
-        """``(States, write mask, their values)`` of this call; ``(None, None, None)`` inside another trace.
+        """``(_Trace, the States' values)`` of this call; ``(None, None)`` inside another trace.
 
         brainstate's ``get_state_trace`` abstracts every argument and every State's value on each call (about
         0.5 ms at 50 parameters with Adam's 100 accumulators); a call whose arguments have the key of an earlier one
         and whose States still hold values of the same structure, shapes and dtypes (what brainstate's staleness
-        check compares) reuses what it returned then."""
+        check compares) reuses what it returned then. Values that are the very arrays the last call left, written
+        by a program known to keep the signature, are not compared again."""
         key = self._arg_key(args, kwargs)
-        cached = self._traces.get(key) if key is not None else None
-        if cached is not None:
-            states, mask, signature = cached
-            values = _fastpath.read_values(states)
-            if self._signature(values) == signature:
-                return states, mask, values
-        trace = self.stateful_fun.get_state_trace(*args, **kwargs, compile_if_miss=True)
-        states = tuple(trace.states)
+        trace = self._traces.get(key) if key is not None else None
+        if trace is not None:
+            values = _fastpath.read_values(trace.states)
+            left = self._left
+            if left is not None and left[0] is trace and all(map(_is, values, left[1])):
+                return trace, values
+            if self._signature(values) == trace.signature:
+                return trace, values
+        found = self.stateful_fun.get_state_trace(*args, **kwargs, compile_if_miss=True)
+        states = tuple(found.states)
         values = _fastpath.read_values(states)
         if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((values, args, kwargs))):
-            return None, None, None
-        writes = {id(s) for s in trace.get_write_states()}
-        mask = tuple(id(s) in writes for s in states)
+            return None, None
+        writes = {id(s) for s in found.get_write_states()}
+        trace = _Trace(states, tuple(id(s) in writes for s in states), None)
         if key is not None:
-            signature = self._signature(values)
-            if signature is not None:
+            trace.signature = self._signature(values)
+            if trace.signature is not None:
                 if len(self._traces) >= 32:
                     self._traces.clear()
-                self._traces[key] = (states, mask, signature)
-        return states, mask, values
+                self._traces[key] = trace
+        return trace, values
+
+    def _leave(self, trace, values, new_written):
+        """Note the values the States hold now, if they are known to have the signature ``trace`` was traced for
+        (checked once per trace: the program writes values of the same structure, shapes and dtypes)."""
+        self._left = None
+        if trace.signature is None:
+            return
+        it = iter(new_written)
+        now = [next(it) if w else v for v, w in zip(values, trace.mask)]
+        if trace.stable is None:
+            trace.stable = self._signature(now) == trace.signature
+        if trace.stable:
+            tokens = list(map(_token, now))
+            if None not in tokens:     # else (a Quantity, a nested tree) the signature is compared on each call
+                self._left = (trace, tokens)
 
     # -- the call ---------------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -184,25 +240,28 @@ class JittedFunction:
             return self.origin_fun(*args, **kwargs)
         if self._sharded:
             return self._brainstate_jit()(*args, **kwargs)
-        states, mask, values = self._lookup(args, kwargs)
-        if states is None:
+        trace, values = self._lookup(args, kwargs)
+        if trace is None:
             # inside another transformation (brainstate.transform.jit, for_loop, grad, vmap): nothing to donate
             return self._brainstate_jit()(*args, **kwargs)
-        written = self._donatable(states, values, mask)
+        self._left = None
+        mask = trace.mask
+        written = self._donatable(trace, values)
         read = [v for v, w in zip(values, mask) if not w]
-        del values
         with warnings.catch_warnings():
             # a written State whose new value has another shape or dtype cannot reuse its buffer: jax says so
             # once per compilation; the value is then written to a new buffer, as brainstate.transform.jit does
             warnings.filterwarnings('ignore', message='Some donated buffers were not usable')
             new_values, out = self._jit(mask, written, read, *args, **kwargs)
         del written
-        write = _fastpath.value_writer()            # the step's outputs: concrete arrays, never tracers
-        for s, v, w in zip(states, new_values, mask):
-            if w:            # a State only read keeps its value: the program returns it unchanged
-                write(s, v)
+        # the step's outputs: concrete arrays, never tracers (a State only read keeps its value: the program
+        # returns it unchanged)
+        new_written = [v for v, w in zip(new_values, mask) if w]
         del new_values
-        self._remember(states, mask, out)
+        plain = _fastpath.write_values(trace.written, new_written)
+        self._leave(trace, values, new_written)
+        del values
+        self._remember(trace, new_written, plain, out)
         return out
 
     # -- brainstate.transform.jit's other methods ---------------------------------------------------------
@@ -210,7 +269,7 @@ class JittedFunction:
         """Forget every compiled program (and what this function wrote)."""
         self.stateful_fun.clear_cache()
         self._jit.clear_cache()
-        self._owned.records, self._traces = {}, {}
+        self._owned.records, self._traces, self._left = {}, {}, None
         if self._plain is not None:
             self._plain.clear_cache()
 

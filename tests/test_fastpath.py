@@ -53,14 +53,19 @@ def _changes(before, after):
 
 @pytest.mark.skipif(not CHECKED, reason='the fast path is off on an unchecked brainstate')
 @pytest.mark.parametrize('cls', [brainstate.ParamState, brainstate.State, brainstate.ShortTermState,
-                                 brainstate.HiddenState, brainstate.LongTermState])
-def test_a_fast_write_leaves_the_state_as_the_public_setter_does(cls):
+                                 brainstate.HiddenState, brainstate.LongTermState, brainopt.OptimState])
+@pytest.mark.parametrize('batch', [False, True])
+def test_a_fast_write_leaves_the_state_as_the_public_setter_does(cls, batch):
     a, b = cls(jnp.zeros(3)), cls(jnp.zeros(3))
     new = jnp.ones(3)
     before_a, before_b = _snapshot(a), _snapshot(b)
-    write = _fastpath.value_writer()
-    assert write is not _fastpath.public_write
-    write(a, new)
+    assert _fastpath._INTERNALS[2][cls], f'{cls.__name__} does not take the fast path'
+    if batch:
+        assert _fastpath.write_values([a], [new]) is True
+    else:
+        write = _fastpath.value_writer()
+        assert write is not _fastpath.public_write
+        write(a, new)
     b.value = new
     got, want = _changes(before_a, _snapshot(a)), _changes(before_b, _snapshot(b))
     assert got.keys() == want.keys(), f'the setter of brainstate {brainstate.__version__} now changes ' \
@@ -68,6 +73,24 @@ def test_a_fast_write_leaves_the_state_as_the_public_setter_does(cls):
     for k in want:
         assert got[k] is new if k == '_value' else got[k] == want[k], k
     assert _fastpath.read_values([a, b]) == [a.value, b.value] == [new, new]
+
+
+class _Logged(brainstate.ParamState):
+    """A State class that changes what writing does: never plain."""
+
+    def _write_value(self, v):
+        self.log = getattr(self, 'log', 0) + 1
+        super()._write_value(v)
+
+
+def test_a_state_class_that_overrides_the_setter_is_written_through_it():
+    a = _Logged(jnp.zeros(3))
+    assert not _fastpath._PlainClasses()[_Logged]
+    assert _fastpath.write_values([a], [jnp.ones(3)]) is False
+    assert a.log == 1
+    opt = brainopt.SGD(lr=0.5).register_trainable_weights({'w': a})
+    opt.update({'w': jnp.ones(3)})
+    assert a.log == 2 and np.asarray(a.value).tolist() == [0.5, 0.5, 0.5]
 
 
 def _hooked(kind):
