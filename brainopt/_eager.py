@@ -32,54 +32,108 @@ __all__ = []
 _ArrayImpl = type(jnp.zeros(()))
 
 
-def tree_counts(value):
-    """The reference count of every node of a State's value (its containers, Quantities and arrays, depth first),
-    as a tuple; a plain array's and a flat dict of arrays' without walking."""
-    if type(value) is _ArrayImpl:
-        return (refcount(value),)
-    if type(value) is dict and all(type(v) is _ArrayImpl for v in value.values()):
-        return (refcount(value), *map(refcount, value.values()))
+def tree_nodes(value):
+    """Every node of a State's value (its containers, Quantities and arrays), depth first."""
     out = []
     stack = [value]
     while stack:
         node = stack.pop()
-        out.append(refcount(node))
+        out.append(node)
         if isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, (list, tuple)):
             stack.extend(node)
         elif not isinstance(node, jax.Array):
             stack.extend(jax.tree_util.tree_flatten(node, is_leaf=lambda x: x is not node)[0])
-    return tuple(out)
+    return out
 
 
-def no_more_references(now, then):
-    """Whether no node of a value has gained a reference (``now``, ``then``: :func:`tree_counts` of it)."""
-    return len(now) == len(then) and all(map(operator.le, now, then))
+def _flat(values):
+    """``(nodes, layout)``: the nodes of ``values`` in one list, and what each value contributed (None when every
+    value is a plain array, one node each; else, per value, None for an array, a dict's keys for a dict of arrays
+    (the dict, then its arrays), or the number of nodes of any other tree)."""
+    if set(map(type, values)) <= {_ArrayImpl}:
+        return list(values), None
+    nodes, layout = [], []
+    node, extend = nodes.append, nodes.extend
+    for value in values:
+        if type(value) is _ArrayImpl:
+            node(value)
+            layout.append(None)
+        elif type(value) is dict and set(map(type, value.values())) <= {_ArrayImpl}:
+            node(value)
+            extend(value.values())
+            layout.append(tuple(value))
+        else:
+            sub = tree_nodes(value)
+            extend(sub)
+            layout.append(len(sub))
+    return nodes, tuple(layout)
+
+
+def _bounds(layout):
+    """Each value's (start, end) in the nodes of :func:`_flat`."""
+    out, start = [], 0
+    for entry in layout:
+        end = start + (1 if entry is None else len(entry) + 1 if type(entry) is tuple else entry)
+        out.append((start, end))
+        start = end
+    return out
 
 
 class WrittenValues:
-    """Values just written into States, each with the reference counts of its nodes (:func:`tree_counts`), to tell
-    on the next call whether a State still holds that value and nothing has taken a reference to it, or to a part
-    of it, since. :meth:`note` and :meth:`unchanged` count from the same places (the State, the caller's lists of
-    values, this record, the loop here), so equal counts mean no new holder."""
+    """Values just written into States, with the reference count of each of their nodes (a dict, a Quantity and
+    the arrays inside), to tell on the next call, for each, whether its State still holds it, node for node, and
+    nothing has taken a reference to it or to a part of it since.
+
+    The counts are only comparable when :meth:`note` and :meth:`check` count from the same places: the caller
+    holds the list of values it passes (and nothing else holds them on its behalf), this record holds every node
+    once, and the list of nodes here once more. Everything is done with ``map`` over builtins: at 50 parameters
+    with Adam's 100 accumulators a Python loop per value costs as much as the update itself."""
 
     def __init__(self):
-        self.records = {}
+        self.forget()
 
-    def note(self, keys, values):
-        """Record ``values`` (aligned with ``keys``), replacing every earlier record."""
-        records = self.records = {k: (v, None) for k, v in zip(keys, values)}
-        counts = list(map(tree_counts, values))       # after every record holds its value, as in unchanged()
-        self.records = {k: (r[0], c) for (k, r), c in zip(records.items(), counts)}
+    def forget(self):
+        """Drop the record: the next :meth:`check` finds nothing fresh."""
+        self.keys, self.nodes, self.counts, self.layout = None, (), (), None
+
+    def note(self, keys, values, keep=None):
+        """Record ``values`` (a list, aligned with ``keys``), replacing the earlier record; ``keep[i]`` False: value
+        ``i`` may be held by someone else (a hook, the caller's return value) and is never found fresh."""
+        self.forget()
+        nodes, layout = _flat(values)
+        self.keys, self.nodes, self.layout = keys, tuple(nodes), layout
+        counts = list(map(refcount, nodes)) if _fastpath.REFCOUNTS else [-1] * len(nodes)
+        if keep is not None and not all(keep):
+            for i, k in enumerate(keep):
+                if not k:
+                    start, end = (i, i + 1) if layout is None else _bounds(layout)[i]
+                    counts[start:end] = [-1] * (end - start)
+        self.counts = tuple(counts)
+
+    def check(self, keys, values):
+        """``(fresh, same)``: ``fresh[i]``, the value ``i`` is the one noted for ``keys[i]``, node for node, and
+        none of its nodes gained a reference; ``same``, every value is the one noted, node for node (and a dict
+        has the same keys), whatever its count."""
+        if keys is not self.keys and keys != self.keys:
+            return [False] * len(values), False
+        nodes, layout = _flat(values)
+        if layout != self.layout or len(nodes) != len(self.nodes):
+            return [False] * len(values), False
+        same = list(map(operator.is_, nodes, self.nodes))
+        if not _fastpath.REFCOUNTS:
+            return [False] * len(values), all(same)
+        ok = list(map(operator.and_, same, map(operator.le, map(refcount, nodes), self.counts)))
+        if all(ok):
+            return [True] * len(values), True
+        if layout is None:
+            return ok, all(same)
+        return [all(ok[start:end]) for start, end in _bounds(layout)], all(same)
 
     def unchanged(self, keys, values):
-        """One bool per key: its State holds the value noted, and no node of it gained a reference."""
-        records = self.records
-        found = [records.get(k) for k in keys]
-        counts = list(map(tree_counts, values))
-        return [r is not None and r[0] is v and no_more_references(c, r[1])
-                for r, v, c in zip(found, values, counts)]
+        """``check(keys, values)[0]``."""
+        return self.check(keys, values)[0]
 
 
 class Ownership:
@@ -106,7 +160,7 @@ class Ownership:
         """
         written, refs, out = self.written, self.refs, None
         grad_ids = None
-        held = self._held_trees(entries) if self.trees.records else ()
+        held = self._held_trees(entries) if self.trees.keys else ()
         for k, p in params.items():
             if written.get(k) is p and refcount(p) <= refs[k] and k not in held:
                 if grad_ids is None:
@@ -143,7 +197,7 @@ class Ownership:
 
     def forget(self):
         self.written, self.refs = {}, {}
-        self.trees.records = {}
+        self.trees.forget()
 
 
 class Deferred:

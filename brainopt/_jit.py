@@ -18,6 +18,7 @@ Whether anything else holds an array is known from CPython's reference count
 array is copied (correct, without the in-place update).
 """
 import functools
+import itertools
 import operator
 import warnings
 import weakref
@@ -34,7 +35,7 @@ __all__ = ['jit']
 
 _UNSPECIFIED = object()
 _ArrayImpl = type(jnp.zeros(()))
-_shape, _dtype, _weak = operator.attrgetter('shape'), operator.attrgetter('dtype'), operator.attrgetter('weak_type')
+_aval = operator.attrgetter('aval')     # an array's shape, dtype, weak type and sharding (cached by the array)
 
 
 def _index_tuple(nums, what):
@@ -57,8 +58,8 @@ def _token(value):
     to an array, the keys and weak references of a dict of arrays; None for anything else."""
     if type(value) is _ArrayImpl:
         return weakref.ref(value)
-    if type(value) is dict and all(type(v) is _ArrayImpl for v in value.values()):
-        return tuple(value), [weakref.ref(v) for v in value.values()]
+    if type(value) is dict and set(map(type, value.values())) <= {_ArrayImpl}:
+        return tuple(value), list(map(weakref.ref, value.values()))
     return None
 
 
@@ -67,20 +68,25 @@ def _is(value, token):
     if type(token) is weakref.ref:
         return token() is value
     return (type(value) is dict and tuple(value) == token[0]
-            and all(r() is v for r, v in zip(token[1], value.values())))
+            and all(map(operator.is_, value.values(), map(operator.call, token[1]))))
 
 
 class _Trace:
     """What one call's key maps to: the States of the function, which of them it writes, and the structure,
     shapes and dtypes of their values when it was traced."""
 
-    __slots__ = ('states', 'mask', 'signature', 'written', 'keys', 'stable')
+    __slots__ = ('states', 'mask', 'unmask', 'signature', 'written', 'keys', 'stable')
 
-    def __init__(self, states, mask, signature):
-        self.states, self.mask, self.signature = states, mask, signature
-        self.written = tuple(s for s, w in zip(states, mask) if w)
+    def __init__(self, states, mask):
+        self.states, self.mask, self.unmask = states, mask, tuple(not w for w in mask)
+        self.written = tuple(itertools.compress(states, mask))
         self.keys = tuple(map(id, self.written))       # the written States' keys in WrittenValues
+        self.signature = None   # of [written values, read values], when every leaf is a jax.Array
         self.stable = None      # whether the values the program writes have the signature it was traced for
+
+    def split(self, values):
+        """``(written, read)``: the values of the States this function writes, and of those it only reads."""
+        return list(itertools.compress(values, self.mask)), list(itertools.compress(values, self.unmask))
 
 
 class JittedFunction:
@@ -129,39 +135,25 @@ class JittedFunction:
         return self._plain
 
     # -- donation ---------------------------------------------------------------------------------------
-    def _donatable(self, trace, values):
-        """The written States' values, each passed as it is (donated) when this function wrote it on its previous
-        call and nothing else has taken a reference to it or to any part of it since; otherwise copied."""
-        written = [v for v, w in zip(values, trace.mask) if w]
-        fresh = self._owned.unchanged(trace.keys, written)
-        return [v if ok else _copy_leaves(v) for v, ok in zip(written, fresh)]
-
     def _remember(self, trace, written, plain, out):
-        """Note what the written States now hold (not what a hook or the caller may keep: a hook may keep what it
-        was given, the caller holds the return value), for :meth:`_donatable` on the next call. ``plain``: the
-        values were stored with no hook seeing them."""
-        if not _fastpath.REFCOUNTS or brainstate.has_state_hooks():
-            self._owned.records = {}
-            return
-        states, ids = trace.written, trace.keys
+        """Note what the written States now hold, for the next call's donation check; what a hook or the caller may
+        keep (a hook may keep what it was given, the caller holds the return value) is never donated. ``plain``:
+        the values were stored with no hook seeing them. ``written``: the caller's only list of them (as when
+        :meth:`_lookup` checks them)."""
+        keep = None
         returned = {id(x) for x in jax.tree.leaves(out)}
-        # The values are counted while the same number of lists holds them as when _donatable counts them: the
-        # caller's list and one here (comprehensions: a loop variable left holding a value would count as one more).
-        if plain and not returned:
-            keys, kept = ids, list(written)
-        else:
-            keep = [(plain or not s.has_hooks()) and
+        if not plain or returned or brainstate.has_state_hooks():
+            hooks = brainstate.has_state_hooks()
+            keep = [not hooks and (plain or not s.has_hooks()) and
                     (not returned or returned.isdisjoint(map(id, jax.tree.leaves(v))))
-                    for s, v in zip(states, written)]
-            keys = [i for i, k in zip(ids, keep) if k]
-            kept = [v for v, k in zip(written, keep) if k]
-        self._owned.note(keys, kept)
+                    for s, v in zip(trace.written, written)]
+        self._owned.note(trace.keys, written, keep)
 
     # -- which States, cached ---------------------------------------------------------------------------
     def _arg_key(self, args, kwargs):
         """What brainstate's cache key of this call depends on, from attribute reads only: the static arguments,
-        the structure of the others and each array's shape, dtype and weak type. None when an argument is not a
-        jax.Array (brainstate's own key is then computed)."""
+        the structure of the others and each array's abstract value (shape, dtype, weak type, sharding). None when
+        an argument is not a jax.Array (brainstate's own key is then computed)."""
         static = self._static_argnums
         dyn = tuple(a for i, a in enumerate(args) if i not in static) if static else args
         names = self._static_argnames
@@ -169,7 +161,7 @@ class JittedFunction:
         leaves, treedef = jax.tree.flatten((dyn, dyn_kw))
         if not all(type(x) is _ArrayImpl for x in leaves):
             return None
-        key = (treedef, tuple(map(_shape, leaves)), tuple(map(_dtype, leaves)), tuple(map(_weak, leaves)),
+        key = (treedef, tuple(map(_aval, leaves)),
                tuple(args[i] for i in static if i < len(args)),
                tuple(sorted((k, v) for k, v in kwargs.items() if k in names)) if names else ())
         try:
@@ -185,10 +177,11 @@ class JittedFunction:
         leaves, treedef = jax.tree.flatten(values)
         if not all(type(x) is _ArrayImpl for x in leaves):
             return None
-        return treedef, tuple(map(_shape, leaves)), tuple(map(_dtype, leaves))
+        return treedef, tuple(map(_aval, leaves))
 
     def _lookup(self, args, kwargs):
-        """``(_Trace, the States' values)`` of this call; ``(None, None)`` inside another trace.
+        """``(_Trace, written values, read values, fresh)`` of this call (``fresh[i]``: written value ``i`` may be
+        donated); ``(None,) * 4`` inside another trace.
 
         brainstate's ``get_state_trace`` abstracts every argument and every State's value on each call (about
         0.5 ms at 50 parameters with Adam's 100 accumulators); a call whose arguments have the key of an earlier one
@@ -198,39 +191,41 @@ class JittedFunction:
         key = self._arg_key(args, kwargs)
         trace = self._traces.get(key) if key is not None else None
         if trace is not None:
-            values = _fastpath.read_values(trace.states)
+            written, read = trace.split(_fastpath.read_values(trace.states))
+            fresh, same = self._owned.check(trace.keys, written)
             left = self._left
-            if left is not None and left[0] is trace and all(map(_is, values, left[1])):
-                return trace, values
-            if self._signature(values) == trace.signature:
-                return trace, values
+            if (same and left is not None and left[0] is trace and all(map(_is, read, left[1]))) or \
+                    self._signature([written, read]) == trace.signature:
+                return trace, written, read, fresh
+            del written, read
         found = self.stateful_fun.get_state_trace(*args, **kwargs, compile_if_miss=True)
         states = tuple(found.states)
         values = _fastpath.read_values(states)
         if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((values, args, kwargs))):
-            return None, None
+            return None, None, None, None
         writes = {id(s) for s in found.get_write_states()}
-        trace = _Trace(states, tuple(id(s) in writes for s in states), None)
+        trace = _Trace(states, tuple(id(s) in writes for s in states))
+        written, read = trace.split(values)
+        del values
         if key is not None:
-            trace.signature = self._signature(values)
+            trace.signature = self._signature([written, read])
             if trace.signature is not None:
                 if len(self._traces) >= 32:
                     self._traces.clear()
                 self._traces[key] = trace
-        return trace, values
+        return trace, written, read, self._owned.check(trace.keys, written)[0]
 
-    def _leave(self, trace, values, new_written):
-        """Note the values the States hold now, if they are known to have the signature ``trace`` was traced for
-        (checked once per trace: the program writes values of the same structure, shapes and dtypes)."""
+    def _leave(self, trace, written, read):
+        """Note that the States hold ``written`` and ``read``, if they are known to have the signature ``trace``
+        was traced for (checked once per trace: the program writes values of the same structure, shapes and
+        dtypes); the written ones are in :attr:`_owned`, the read ones are identified by weak references."""
         self._left = None
         if trace.signature is None:
             return
-        it = iter(new_written)
-        now = [next(it) if w else v for v, w in zip(values, trace.mask)]
         if trace.stable is None:
-            trace.stable = self._signature(now) == trace.signature
+            trace.stable = self._signature([written, read]) == trace.signature
         if trace.stable:
-            tokens = list(map(_token, now))
+            tokens = list(map(_token, read))
             if None not in tokens:     # else (a Quantity, a nested tree) the signature is compared on each call
                 self._left = (trace, tokens)
 
@@ -240,28 +235,31 @@ class JittedFunction:
             return self.origin_fun(*args, **kwargs)
         if self._sharded:
             return self._brainstate_jit()(*args, **kwargs)
-        trace, values = self._lookup(args, kwargs)
+        trace, written, read, fresh = self._lookup(args, kwargs)
         if trace is None:
             # inside another transformation (brainstate.transform.jit, for_loop, grad, vmap): nothing to donate
             return self._brainstate_jit()(*args, **kwargs)
         self._left = None
         mask = trace.mask
-        written = self._donatable(trace, values)
-        read = [v for v, w in zip(values, mask) if not w]
-        with warnings.catch_warnings():
-            # a written State whose new value has another shape or dtype cannot reuse its buffer: jax says so
-            # once per compilation; the value is then written to a new buffer, as brainstate.transform.jit does
-            warnings.filterwarnings('ignore', message='Some donated buffers were not usable')
+        if not all(fresh):          # an array someone else may hold (or that this function did not write): copied
+            written = [v if ok else _copy_leaves(v) for v, ok in zip(written, fresh)]
+        if trace.stable:
             new_values, out = self._jit(mask, written, read, *args, **kwargs)
+        else:
+            with warnings.catch_warnings():
+                # a written State whose new value has another shape or dtype cannot reuse its buffer: jax says so
+                # once per compilation; the value is then written to a new buffer, as brainstate.transform.jit does
+                warnings.filterwarnings('ignore', message='Some donated buffers were not usable')
+                new_values, out = self._jit(mask, written, read, *args, **kwargs)
         del written
         # the step's outputs: concrete arrays, never tracers (a State only read keeps its value: the program
         # returns it unchanged)
-        new_written = [v for v, w in zip(new_values, mask) if w]
+        written = list(itertools.compress(new_values, mask))
         del new_values
-        plain = _fastpath.write_values(trace.written, new_written)
-        self._leave(trace, values, new_written)
-        del values
-        self._remember(trace, new_written, plain, out)
+        plain = _fastpath.write_values(trace.written, written)
+        self._leave(trace, written, read)
+        del read
+        self._remember(trace, written, plain, out)
         return out
 
     # -- brainstate.transform.jit's other methods ---------------------------------------------------------
@@ -269,7 +267,8 @@ class JittedFunction:
         """Forget every compiled program (and what this function wrote)."""
         self.stateful_fun.clear_cache()
         self._jit.clear_cache()
-        self._owned.records, self._traces, self._left = {}, {}, None
+        self._owned.forget()
+        self._traces, self._left = {}, None
         if self._plain is not None:
             self._plain.clear_cache()
 

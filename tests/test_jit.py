@@ -101,6 +101,38 @@ def test_an_array_the_user_holds_stays_valid():
     assert not np.array_equal(np.asarray(net.w.value), kept[0])      # while the State moved on
 
 
+def test_a_part_of_a_written_dict_the_user_holds_stays_valid():
+    net, opt, step = _build()
+    step = brainopt.jit(step)
+    for t in range(2):
+        step(*_data(t))
+    leaf = next(iter(opt.slots['exp_avg'].value.values()))       # one array inside an optimizer slot's dict
+    kept = np.array(leaf, copy=True)
+    step(*_data(2))
+    np.testing.assert_array_equal(np.asarray(leaf), kept)
+
+
+def test_a_dict_mutated_in_place_between_calls_is_seen():
+    """A State's dict changed without its setter (a new array, of another shape, under a key): the next call sees
+    the new value, as brainstate.transform.jit does, and no array in the dict is invalidated under the user."""
+    def run(jit):
+        s = brainstate.ShortTermState({'a': jnp.ones(2), 'b': jnp.ones(3)})
+
+        @jit
+        def bump():
+            s.value = {k: v * 2.0 for k, v in s.value.items()}
+            return sum(v.sum() for v in s.value.values())
+        first = [bump(), bump()]
+        mine = jnp.arange(4.0)
+        s.value['a'] = mine
+        out = [bump(), bump()]
+        return bits((first, out, s.value)), np.asarray(mine)
+    got, mine = run(brainopt.jit)
+    want, _ = run(brainstate.transform.jit)
+    assert got == want
+    np.testing.assert_array_equal(mine, np.arange(4.0))
+
+
 def test_a_state_only_read_is_never_donated():
     net, opt, step = _build()
     step = brainopt.jit(step)
