@@ -232,6 +232,7 @@ def main(argv=None):
         T.write_json(args.json, {'machine': info, 'argv': sys.argv, 'repeats': repeats, 'hidden': args.hidden,
                                  'batch': args.batch, 'min_sample_ms': min_sample_s * 1e3, 'results': results})
         print(f'wrote {args.json}')
+    return results
 
 
 if __name__ == '__main__':

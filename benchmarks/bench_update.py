@@ -395,6 +395,7 @@ def main(argv=None):
     if args.plot:
         plot(payload, args.plot)
         print(f'wrote {args.plot}')
+    return payload
 
 
 def plot(payload, path):

@@ -20,6 +20,7 @@ things keep it at the cost of its memory traffic:
 import operator
 
 import brainstate
+import brainunit as u
 import jax
 import jax.numpy as jnp
 
@@ -30,6 +31,7 @@ __all__ = []
 
 
 _ArrayImpl = type(jnp.zeros(()))
+_Quantity = u.Quantity
 
 
 def tree_nodes(value):
@@ -64,6 +66,10 @@ def _flat(values):
             node(value)
             extend(value.values())
             layout.append(tuple(value))
+        elif type(value) is _Quantity and type(value.mantissa) is _ArrayImpl:
+            node(value)
+            node(value.mantissa)
+            layout.append(2)
         else:
             sub = tree_nodes(value)
             extend(sub)
@@ -98,13 +104,18 @@ class WrittenValues:
         """Drop the record: the next :meth:`check` finds nothing fresh."""
         self.keys, self.nodes, self.counts, self.layout = None, (), (), None
 
-    def note(self, keys, values, keep=None):
+    def note(self, keys, values, keep=None, returned=None):
         """Record ``values`` (a list, aligned with ``keys``), replacing the earlier record; ``keep[i]`` False: value
-        ``i`` may be held by someone else (a hook, the caller's return value) and is never found fresh."""
+        ``i`` may be held by someone else (a hook) and is never found fresh; nor is a value with a node whose id
+        is in ``returned`` (the caller's return value holds it)."""
         self.forget()
         nodes, layout = _flat(values)
         self.keys, self.nodes, self.layout = keys, tuple(nodes), layout
         counts = list(map(refcount, nodes)) if _fastpath.REFCOUNTS else [-1] * len(nodes)
+        if returned and not returned.isdisjoint(map(id, nodes)):
+            bounds = [(i, i + 1) for i in range(len(values))] if layout is None else _bounds(layout)
+            held = [not returned.isdisjoint(map(id, nodes[start:end])) for start, end in bounds]
+            keep = [not h and (keep is None or k) for h, k in zip(held, keep or held)]
         if keep is not None and not all(keep):
             for i, k in enumerate(keep):
                 if not k:

@@ -142,12 +142,10 @@ class JittedFunction:
         :meth:`_lookup` checks them)."""
         keep = None
         returned = {id(x) for x in jax.tree.leaves(out)}
-        if not plain or returned or brainstate.has_state_hooks():
+        if not plain or brainstate.has_state_hooks():
             hooks = brainstate.has_state_hooks()
-            keep = [not hooks and (plain or not s.has_hooks()) and
-                    (not returned or returned.isdisjoint(map(id, jax.tree.leaves(v))))
-                    for s, v in zip(trace.written, written)]
-        self._owned.note(trace.keys, written, keep)
+            keep = [not hooks and (plain or not s.has_hooks()) for s in trace.written]
+        self._owned.note(trace.keys, written, keep, returned)
 
     # -- which States, cached ---------------------------------------------------------------------------
     def _arg_key(self, args, kwargs):
