@@ -32,6 +32,7 @@ __all__ = []
 
 _ArrayImpl = type(jnp.zeros(()))
 _Quantity = u.Quantity
+_ARRAY = frozenset([_ArrayImpl])
 
 
 def tree_nodes(value):
@@ -54,26 +55,27 @@ def _flat(values):
     """``(nodes, layout)``: the nodes of ``values`` in one list, and what each value contributed (None when every
     value is a plain array, one node each; else, per value, None for an array, a dict's keys for a dict of arrays
     (the dict, then its arrays), or the number of nodes of any other tree)."""
-    if set(map(type, values)) <= {_ArrayImpl}:
+    types = list(map(type, values))
+    if set(types) <= _ARRAY:
         return list(values), None
     nodes, layout = [], []
-    node, extend = nodes.append, nodes.extend
-    for value in values:
-        if type(value) is _ArrayImpl:
+    node, extend, entry = nodes.append, nodes.extend, layout.append
+    for value, kind in zip(values, types):
+        if kind is _ArrayImpl:
             node(value)
-            layout.append(None)
-        elif type(value) is dict and set(map(type, value.values())) <= {_ArrayImpl}:
+            entry(None)
+        elif kind is dict and set(map(type, value.values())) <= _ARRAY:
             node(value)
             extend(value.values())
-            layout.append(tuple(value))
-        elif type(value) is _Quantity and type(value.mantissa) is _ArrayImpl:
+            entry(tuple(value))
+        elif kind is _Quantity and type(value.mantissa) is _ArrayImpl:
             node(value)
             node(value.mantissa)
-            layout.append(2)
+            entry(2)
         else:
             sub = tree_nodes(value)
             extend(sub)
-            layout.append(len(sub))
+            entry(len(sub))
     return nodes, tuple(layout)
 
 

@@ -33,6 +33,7 @@ leaves a State different from what ``state.value = v`` leaves (every attribute
 compared), so a change in brainstate cannot make brainopt silently wrong or
 silently slow.
 """
+import operator
 import sys
 
 import brainstate
@@ -163,6 +164,50 @@ def write_values(states, values):
             state.value = value
             plain = False
     return plain
+
+
+_VALUE, _MANAGER = operator.itemgetter('_value'), operator.itemgetter('_hooks_manager')
+_HAS_HOOKS = operator.attrgetter('_has_hooks')
+
+
+class StateAccess:
+    """:func:`read_values` and :func:`write_values` for one fixed sequence of States, read and written many times
+    (what ``brainopt.jit`` does on every call): the States' attribute dicts are looked up once, and a call checks
+    every State's hook flag with one ``map`` instead of a Python loop per State."""
+
+    __slots__ = ('states', 'dicts', 'plain')
+
+    def __init__(self, states):
+        self.states = tuple(states)
+        self.dicts = [vars(s) for s in self.states]
+        self.plain = None       # whether every State is of a class that reads and writes as brainstate.State
+
+    def _fast(self, names):
+        internals = _no_trace_no_global_hooks(names)
+        if internals is None:
+            return False
+        if self.plain is None:
+            classes = internals[2]
+            self.plain = all(classes[type(s)] for s in self.states) and \
+                all('_hooks_manager' in d and '_value' in d for d in self.dicts)
+        return self.plain and not any(map(_HAS_HOOKS, map(_MANAGER, self.dicts)))
+
+    def read(self):
+        """``[state.value for state in states]``."""
+        if self._fast(('read',)):
+            values = list(map(_VALUE, self.dicts))
+            if _INTERNALS[1] not in set(map(type, values)):
+                return values
+        return read_values(self.states)
+
+    def write(self, values):
+        """``state.value = value`` for each pair, as :func:`write_values` (and its return value)."""
+        if not self._fast(('write_before', 'write_after')):
+            return write_values(self.states, values)
+        for d, v in zip(self.dicts, values):
+            d['_value'] = v
+            d['_been_writen'] = True      # what the setter sets besides the value
+        return True
 
 
 def _refcount_works():

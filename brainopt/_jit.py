@@ -35,6 +35,7 @@ __all__ = ['jit']
 
 _UNSPECIFIED = object()
 _ArrayImpl = type(jnp.zeros(()))
+_ARRAY = frozenset([_ArrayImpl])
 _aval = operator.attrgetter('aval')     # an array's shape, dtype, weak type and sharding (cached by the array)
 
 
@@ -75,12 +76,13 @@ class _Trace:
     """What one call's key maps to: the States of the function, which of them it writes, and the structure,
     shapes and dtypes of their values when it was traced."""
 
-    __slots__ = ('states', 'mask', 'unmask', 'signature', 'written', 'keys', 'stable')
+    __slots__ = ('states', 'mask', 'unmask', 'signature', 'written', 'keys', 'stable', 'reader', 'writer')
 
     def __init__(self, states, mask):
         self.states, self.mask, self.unmask = states, mask, tuple(not w for w in mask)
         self.written = tuple(itertools.compress(states, mask))
         self.keys = tuple(map(id, self.written))       # the written States' keys in WrittenValues
+        self.reader, self.writer = _fastpath.StateAccess(states), _fastpath.StateAccess(self.written)
         self.signature = None   # of [written values, read values], when every leaf is a jax.Array
         self.stable = None      # whether the values the program writes have the signature it was traced for
 
@@ -157,7 +159,7 @@ class JittedFunction:
         names = self._static_argnames
         dyn_kw = {k: v for k, v in kwargs.items() if k not in names} if names else kwargs
         leaves, treedef = jax.tree.flatten((dyn, dyn_kw))
-        if not all(type(x) is _ArrayImpl for x in leaves):
+        if not set(map(type, leaves)) <= _ARRAY:
             return None
         key = (treedef, tuple(map(_aval, leaves)),
                tuple(args[i] for i in static if i < len(args)),
@@ -173,7 +175,7 @@ class JittedFunction:
         """The structure, shapes and dtypes of the States' values; None unless every leaf is a concrete jax.Array
         (a tracer of an enclosing transformation, a numpy array or a Python number take brainstate's path)."""
         leaves, treedef = jax.tree.flatten(values)
-        if not all(type(x) is _ArrayImpl for x in leaves):
+        if not set(map(type, leaves)) <= _ARRAY:
             return None
         return treedef, tuple(map(_aval, leaves))
 
@@ -189,7 +191,7 @@ class JittedFunction:
         key = self._arg_key(args, kwargs)
         trace = self._traces.get(key) if key is not None else None
         if trace is not None:
-            written, read = trace.split(_fastpath.read_values(trace.states))
+            written, read = trace.split(trace.reader.read())
             fresh, same = self._owned.check(trace.keys, written)
             left = self._left
             if (same and left is not None and left[0] is trace and all(map(_is, read, left[1]))) or \
@@ -254,7 +256,7 @@ class JittedFunction:
         # returns it unchanged)
         written = list(itertools.compress(new_values, mask))
         del new_values
-        plain = _fastpath.write_values(trace.written, written)
+        plain = trace.writer.write(written)
         self._leave(trace, written, read)
         del read
         self._remember(trace, written, plain, out)
