@@ -503,8 +503,10 @@ class Momentum(_Brainpy, _o.Momentum):
 
     def __init__(self, lr, train_vars=None, momentum=0.9, weight_decay=None, name=None):
         super().__init__(lr=make_schedule(lr), momentum=momentum, name=name, **_decay('Momentum', weight_decay))
-        self.rule = SGDRule(self.rule.momentum, 0.0, False, lr_in_buffer=True)
         self.register_train_vars(train_vars)
+
+    def _dialect_rule(self, rule):
+        return SGDRule(rule.momentum, 0.0, False, lr_in_buffer=True)
 
 
 class MomentumNesterov(_Brainpy, _o.MomentumNesterov):
@@ -561,8 +563,10 @@ class Adam(_Brainpy, _o.Adam):
     def __init__(self, lr, train_vars=None, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=None, name=None):
         super().__init__(lr=make_schedule(lr), betas=(beta1, beta2), eps=eps, name=name,
                          **_decay('Adam', weight_decay))
-        self.rule = AdamRule(self.rule.b1, self.rule.b2, self.rule.eps, keras=True)
         self.register_train_vars(train_vars)
+
+    def _dialect_rule(self, rule):
+        return AdamRule(rule.b1, rule.b2, rule.eps, keras=True)
 
 
 class AdamW(_Brainpy, _o.AdamW):
@@ -573,8 +577,10 @@ class AdamW(_Brainpy, _o.AdamW):
                  name=None):
         super().__init__(lr=make_schedule(lr), betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, name=name)
-        self.rule = AdamRule(self.rule.b1, self.rule.b2, self.rule.eps, self.rule.amsgrad, keras=True)
         self.register_train_vars(train_vars)
+
+    def _dialect_rule(self, rule):
+        return AdamRule(rule.b1, rule.b2, rule.eps, rule.amsgrad, keras=True)
 
 
 class LARS(_Brainpy, _o.Lars):
@@ -583,13 +589,13 @@ class LARS(_Brainpy, _o.Lars):
     applied by the rule (``weight_decay_mode='rule'``)."""
 
     def __init__(self, lr, train_vars=None, momentum=0.9, weight_decay=1e-4, tc=1e-3, eps=1e-5, name=None):
+        # the rule decays, inside its trust ratio; the engine adds none
         super().__init__(lr=make_schedule(lr), momentum=momentum, weight_decay=weight_decay, trust_coefficient=tc,
-                         eps=eps, name=name)
-        rule = self.rule
-        self.rule = LarsRule(rule.momentum, rule.trust_coefficient, rule.eps, rule.nesterov, brainpy=True)
-        self.rule.weight_decay = self.weight_decay
-        self.weight_decay_mode = 'rule'     # the rule decays, inside its trust ratio; the engine adds none
+                         eps=eps, name=name, weight_decay_mode='rule')
         self.register_train_vars(train_vars)
+
+    def _dialect_rule(self, rule):
+        return LarsRule(rule.momentum, rule.trust_coefficient, rule.eps, rule.nesterov, brainpy=True)
 
 
 class Adan(_Brainpy, _o.Adan):
@@ -605,6 +611,8 @@ class Adan(_Brainpy, _o.Adan):
         super().__init__(lr=make_schedule(lr), betas=tuple(1 - _real('Adan', 'betas', b, 0., 1.) for b in betas),
                          eps=eps, weight_decay=weight_decay, name=name,
                          weight_decay_mode='decoupled' if no_prox else 'proximal')
-        rule = self.rule        # brainpy weights the gradient difference by its 1 - beta2 (the paper's form)
-        self.rule = AdanRule(rule.b1, rule.b2, rule.b3, rule.eps, rule.proximal, paper_diff_weight=True)
         self.register_train_vars(train_vars)
+
+    def _dialect_rule(self, rule):
+        # brainpy weights the gradient difference by its 1 - beta2 (the paper's form)
+        return AdanRule(rule.b1, rule.b2, rule.b3, rule.eps, rule.proximal, paper_diff_weight=True)

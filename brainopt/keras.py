@@ -47,6 +47,7 @@ from brainopt import _validate as check
 from brainopt.rules.adafactor import AdafactorRule
 from brainopt.rules.adam import AdamRule
 from brainopt.rules.adam_family import AdamaxRule
+from brainopt.rules.muon import MuonRule
 from brainopt.rules.rmsprop import RMSpropRule
 from brainopt.rules.sgd import SGDRule
 from brainopt.transforms import weight_decay as _decay
@@ -177,7 +178,9 @@ class Adam(_Keras, _o.Adam):
                  **kwargs):
         super().__init__(betas=(beta_1, beta_2), eps=epsilon, amsgrad=amsgrad,
                          **_options('Adam', learning_rate, name, kwargs))
-        self.rule = _keras_adam(self.rule)
+
+    def _dialect_rule(self, rule):
+        return _keras_adam(rule)
 
 
 class AdamW(_Keras, _o.Adam):
@@ -187,7 +190,9 @@ class AdamW(_Keras, _o.Adam):
                  **kwargs):
         super().__init__(betas=(beta_1, beta_2), eps=epsilon, amsgrad=amsgrad,
                          **_options('AdamW', learning_rate, name, kwargs, weight_decay_default=0.004))
-        self.rule = _keras_adam(self.rule)
+
+    def _dialect_rule(self, rule):
+        return _keras_adam(rule)
 
 
 class Adamax(_Keras, _o.Adamax):
@@ -195,7 +200,9 @@ class Adamax(_Keras, _o.Adamax):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None, **kwargs):
         super().__init__(betas=(beta_1, beta_2), eps=epsilon, **_options('Adamax', learning_rate, name, kwargs))
-        self.rule = AdamaxRule(self.rule.b1, self.rule.b2, self.rule.eps, keras=True)
+
+    def _dialect_rule(self, rule):
+        return AdamaxRule(rule.b1, rule.b2, rule.eps, keras=True)
 
 
 class Ftrl(_Keras, _o.Ftrl):
@@ -244,14 +251,18 @@ class Muon(_Keras, _o.Muon):
         if not isinstance(rms_rate, (int, float)) or isinstance(rms_rate, bool) or not 0 < rms_rate < float('inf'):
             raise ValueError(f'Muon: rms_rate must be a finite positive number, got {rms_rate!r}')
         self.adam_weight_decay = check.real('adam_weight_decay', adam_weight_decay or 0.0, low=0., owner='Muon')
+        self._rms_rate = float(rms_rate)
         super().__init__(weight_decay=weight_decay or 0.0, momentum=momentum, nesterov=nesterov,
                          ns_coefficients=(muon_a, muon_b, muon_c), ns_steps=ns_steps, adjust_lr_fn='match_rms_adamw',
                          adam_betas=(adam_beta_1, adam_beta_2), adam_eps=epsilon, adam_lr_ratio=adam_lr_ratio,
                          exclude_layers=exclude_layers, exclude_embeddings=exclude_embeddings,
                          **{k: v for k, v in _options('Muon', learning_rate, name, kwargs).items()
                             if k != 'weight_decay'})
-        self.rule.adam = _keras_adam(self.rule.adam)
-        self.rule.rms_rate = float(rms_rate)
+
+    def _dialect_rule(self, r):
+        return MuonRule(r.momentum, r.nesterov, r.ns_coefficients, r.eps, r.ns_steps, r.adjust_lr_fn,
+                        (r.adam.b1, r.adam.b2), r.adam.eps, r.adam_lr_ratio, r.exclude_layers, r.exclude_embeddings,
+                        rms_rate=self._rms_rate, keras=True)
 
     def _group_decay(self, group):
         # Keras's Muon: the AdamW leaves decay with adam_weight_decay, the Newton-Schulz leaves with weight_decay
@@ -279,8 +290,9 @@ class RMSprop(_Keras, _o.RMSprop):
                  **kwargs):
         super().__init__(alpha=rho, eps=epsilon, momentum=momentum, centered=centered, eps_placement='inside',
                          **_options('RMSprop', learning_rate, name, kwargs))
-        r = self.rule
-        self.rule = RMSpropRule(r.alpha, r.eps, r.momentum, r.centered, r.eps_placement, lr_in_buffer=True)
+
+    def _dialect_rule(self, r):
+        return RMSpropRule(r.alpha, r.eps, r.momentum, r.centered, r.eps_placement, lr_in_buffer=True)
 
 
 class SGD(_Keras, _o.SGD):
@@ -290,7 +302,9 @@ class SGD(_Keras, _o.SGD):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name=None, **kwargs):
         super().__init__(momentum=momentum, nesterov=bool(nesterov and momentum),
                          **_options('SGD', learning_rate, name, kwargs))
-        self.rule = SGDRule(self.rule.momentum, 0.0, self.rule.nesterov, lr_in_buffer=True)
+
+    def _dialect_rule(self, rule):
+        return SGDRule(rule.momentum, 0.0, rule.nesterov, lr_in_buffer=True)
 
 
 class ScheduleFreeAdamW(_Keras, _o.ScheduleFreeAdamW):
@@ -317,6 +331,7 @@ class Adafactor(_Keras, _o.Adafactor):
         self.relative_step = relative_step
         super().__init__(eps=(epsilon_1, epsilon_2), clip_threshold=clip_threshold, decay_rate=-beta_2_decay,
                          **_options('Adafactor', learning_rate, name, kwargs))
-        rule = self.rule
-        self.rule = AdafactorRule(rule.eps1, rule.eps2, rule.clip_threshold, rule.decay_rate, rule.beta1,
-                                  rule.factored, cap_lr=True)
+
+    def _dialect_rule(self, rule):
+        return AdafactorRule(rule.eps1, rule.eps2, rule.clip_threshold, rule.decay_rate, rule.beta1,
+                             rule.factored, cap_lr=True)

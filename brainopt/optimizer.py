@@ -157,7 +157,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         owner = type(self).__name__
         if not isinstance(rule, Rule):
             raise TypeError(f'{owner}: rule must be a brainopt.rules.Rule, got {type(rule).__name__}')
-        self.rule = rule
+        self.rule = rule = self._dialect_rule(rule)
         self._groups: List[_Group] = []
         self.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=owner)
         # 'rule': the rule applies the decay itself (Lamb, Novograd, ...); also when a wrapper (SAM, Lookahead)
@@ -214,6 +214,12 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         self._leaf_units: Dict[str, Any] = {}
         self._decay_mask: frozenset = frozenset()
         self._reset_compiled()
+
+    def _dialect_rule(self, rule: Rule) -> Rule:
+        """The rule this optimizer runs, given the one its class built. A dialect (``brainopt.keras``,
+        ``brainopt.brainpy``) returns its form of that rule (built with the rule's own constructor argument,
+        ``keras=True``, ``lr_in_buffer=True``, ...): chosen here, once, before anything reads the rule."""
+        return rule
 
     @property
     def _accumulating(self):

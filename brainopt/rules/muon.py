@@ -61,13 +61,15 @@ class MuonRule(Rule):
     slot_units = {'momentum_buffer': (0, 1), 'exp_avg_sq': (0, 2)}
 
     def __init__(self, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn,
-                 adam_betas, adam_eps, adam_lr_ratio, exclude_layers=(), exclude_embeddings=False):
+                 adam_betas, adam_eps, adam_lr_ratio, exclude_layers=(), exclude_embeddings=False, rms_rate=0.2,
+                 keras=False):
         self.exclude_layers, self.exclude_embeddings = tuple(exclude_layers), exclude_embeddings
         self.momentum, self.nesterov = momentum, nesterov
         self.ns_coefficients, self.eps, self.ns_steps, self.adjust_lr_fn = ns_coefficients, eps, ns_steps, adjust_lr_fn
-        self.adam = AdamRule(adam_betas[0], adam_betas[1], adam_eps)
+        # keras: the Adam step of the other leaves in Keras's form (AdamRule(keras=True))
+        self.adam = AdamRule(adam_betas[0], adam_betas[1], adam_eps, keras=keras)
         self.adam_lr_ratio = adam_lr_ratio
-        self.rms_rate = 0.2          # the factor of adjust_lr_fn='match_rms_adamw' (Keras's rms_rate)
+        self.rms_rate = rms_rate     # the factor of adjust_lr_fn='match_rms_adamw' (Keras's rms_rate)
 
     @staticmethod
     def uses_muon(param):

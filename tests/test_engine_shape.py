@@ -1,0 +1,39 @@
+"""The shape of the engine (issue 30, "pass, don't patch"), checked on the source: what the issue's proof greps for.
+
+Each test is the issue's grep, so that a change that brings the habit back fails here, with the places named.
+"""
+import pathlib
+import re
+
+import brainopt
+
+ROOT = pathlib.Path(brainopt.__file__).parent
+
+
+def _grep(pattern):
+    rx = re.compile(pattern)
+    return [f'{p.relative_to(ROOT)}:{i}: {line.strip()}' for p in sorted(ROOT.rglob('*.py'))
+            for i, line in enumerate(p.read_text().splitlines(), 1) if rx.search(line)]
+
+
+def test_the_rule_is_assigned_once_in_optimizer_init():
+    """A dialect chooses its form of the rule through Optimizer._dialect_rule, before anything reads the rule; no
+    class replaces self.rule after super().__init__ (which left slots, unit checks and decay modes built for the
+    rule it replaced)."""
+    found = _grep(r'self\.rule\s*=[^=]')
+    assert len(found) == 1 and found[0].startswith('optimizer.py:'), found
+
+
+def test_a_dialect_rule_is_the_one_the_engine_built_around():
+    import brainopt.brainpy as bp
+    import brainopt.keras as keras
+    for opt, flag in [(keras.Adam(), 'keras'), (keras.SGD(momentum=0.9), 'lr_in_buffer'),
+                      (keras.RMSprop(momentum=0.9), 'lr_in_buffer'), (keras.Adafactor(), 'cap_lr'),
+                      (keras.Adamax(), 'keras'), (bp.Momentum(0.1), 'lr_in_buffer'), (bp.Adam(0.1), 'keras'),
+                      (bp.LARS(0.1), 'brainpy'), (bp.Adan(0.1), 'paper_diff_weight')]:
+        assert getattr(opt.rule, flag) is True, (type(opt), flag)
+        assert set(opt.slots) == set(opt.rule.slots), type(opt)
+    muon = keras.Muon(rms_rate=0.3)
+    assert muon.rule.adam.keras is True and muon.rule.rms_rate == 0.3
+    lars = bp.LARS(0.1, weight_decay=1e-3)
+    assert lars.weight_decay_mode == 'rule' and lars.weight_decay == 1e-3
