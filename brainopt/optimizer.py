@@ -32,7 +32,7 @@ from ._optimizer_units import UnitsMixin, accept_quantity_hyperparameters
 from ._shared_doc import with_shared_options  # noqa: F401  (the optimizers import it from here)
 from ._signature import show_signature
 from .rules.base import AfterParam, Rule
-from .transforms import accumulation, clipping, dtypes, ema
+from .transforms import accumulation, clipping, dtypes, ema, loss_scale
 from .transforms import weight_decay as decay
 from .transforms.lr import FixedRate, LearningRate, as_schedule, describe
 
@@ -519,8 +519,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
 
     def _grad_norm_finite(self, grads):
         """UpdateInfo's ``grad_norm`` and ``finite`` of these gradients (after loss scaling)."""
-        if self.loss_scale_factor is not None:
-            grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
+        grads = loss_scale.unscale(grads, self.loss_scale_factor)
         return clipping.global_norm(grads), clipping.all_finite(grads)
 
     def step(self, grads: Any, **kwargs: Any) -> UpdateInfo:
@@ -576,8 +575,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         lrs = [g.source(lr_count, v) for g, v in zip(self._groups, sched)]
         lr = lrs[0]
         lr_ok = self._lr_ok(lrs)
-        if self.loss_scale_factor is not None:
-            grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
+        grads = loss_scale.unscale(grads, self.loss_scale_factor)
         grad_norm = clipping.global_norm(grads) if info else None
         finite = clipping.all_finite(grads) if info or self.skip_nonfinite else None
         if finite is not None and lr_ok is not None:
@@ -663,10 +661,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
 
         def run():
             if self.skip_nonfinite:
-                def skip():
-                    return params, dict(state, skipped=state['skipped'] + 1), jnp.asarray(False)
-
-                return jax.lax.cond(finite, on_finite, skip)
+                return jax.lax.cond(finite, on_finite, lambda: self._skipped(params, state))
             return on_finite()
 
         if guard and lr_ok is not None:
@@ -706,6 +701,12 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         """The weight decay coefficient of a parameter group for the engine's modes: a number, or a dict
         ``{leaf name: number}`` where a dialect decays its leaves differently (``brainopt.keras.Muon``)."""
         return group.weight_decay
+
+    @staticmethod
+    def _skipped(params, state):
+        """What a step skipped by ``skip_nonfinite`` leaves: the parameters and the state as they were, one more
+        skipped step counted, and ``applied`` False."""
+        return params, dict(state, skipped=state['skipped'] + 1), jnp.asarray(False)
 
     def _ema(self, p, state, count):
         """Move the EMA towards ``p``; overwrite ``p`` with it every ``ema_overwrite_frequency`` updates."""

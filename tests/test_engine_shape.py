@@ -37,3 +37,12 @@ def test_a_dialect_rule_is_the_one_the_engine_built_around():
     assert muon.rule.adam.keras is True and muon.rule.rms_rate == 0.3
     lars = bp.LARS(0.1, weight_decay=1e-3)
     assert lars.weight_decay_mode == 'rule' and lars.weight_decay == 1e-3
+
+
+def test_the_loss_scale_division_is_written_once():
+    """brainopt/transforms/loss_scale.py divides; the engine, SAM and L-BFGS call it."""
+    found = [f for f in _grep(r'/\s*(jnp\.asarray\()?self\.loss_scale_factor|/\s*jnp\.asarray\(factor')]
+    assert found == ['transforms/loss_scale.py:16: return jax.tree.map(lambda x: x / jnp.asarray(factor, '
+                     'jnp.result_type(x)), tree)'], found
+    callers = {f.split(':')[0] for f in _grep(r'loss_scale\.unscale\(')}
+    assert callers == {'optimizer.py', 'optimizers/sam.py', 'optimizers/lbfgs.py'}, callers

@@ -10,7 +10,7 @@ from .. import _registry as registry
 from .. import _validate as check
 from ..optimizer import Optimizer, _is_traced, with_shared_options
 from ..rules.lbfgs import LBFGSRule, strong_wolfe, tree_dot, tree_max_abs
-from ..transforms import clipping, ema
+from ..transforms import clipping, loss_scale
 from ..transforms import weight_decay as decay
 from ..transforms.lr import LearningRate
 
@@ -185,9 +185,7 @@ class LBFGS(Optimizer):
 
     # -- the objective as L-BFGS sees it: loss scale and coupled decay folded in -------------
     def _objective(self, value, grads, params):
-        if self.loss_scale_factor is not None:
-            value = value / self.loss_scale_factor
-            grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
+        value, grads = loss_scale.unscale((value, grads), self.loss_scale_factor)
         if self.weight_decay:
             grads = decay.add_coupled(grads, params, self.weight_decay, self._decay_mask)
             penalty = [jnp.sum(jnp.square(params[k].astype(jnp.float32))) for k in params if k in self._decay_mask]
@@ -198,10 +196,7 @@ class LBFGS(Optimizer):
     def _prepare(self, params, grads, value, state):
         count = state['step']
         lr = self._schedule(count)
-        raw = grads
-        if self.loss_scale_factor is not None:
-            raw = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
-        grad_norm = clipping.global_norm(raw)
+        grad_norm = clipping.global_norm(loss_scale.unscale(grads, self.loss_scale_factor))
         value, grads = self._objective(jnp.asarray(value, jnp.float32), grads, params)
         finite = jnp.logical_and(jnp.isfinite(tree_max_abs(grads)), jnp.isfinite(value))
         prepared = self.rule.direction(grads, state['slots'], count, lr)
@@ -213,15 +208,11 @@ class LBFGS(Optimizer):
         p = {k: v + deltas[k].astype(v.dtype) for k, v in params.items()}
         new = dict(state, slots=slots, step=count + 1)
         if self.use_ema:
-            new['ema'] = ema.ema_update(state['ema'], p, self.ema_momentum, count)
-            if self.ema_overwrite_frequency is not None:
-                p = ema.ema_overwrite(p, new['ema'], self.ema_overwrite_frequency, count)
+            p, new = self._ema(p, new, count)
         applied = jnp.asarray(True)
         if self.skip_nonfinite:
-            p = jax.tree.map(lambda a, b: jnp.where(finite, a, b), p, params)
-            skipped = dict(state, skipped=state['skipped'] + 1)
-            new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, skipped)
-            applied = finite
+            p, new, applied = jax.tree.map(lambda a, b: jnp.where(finite, a, b), (p, new, applied),
+                                           self._skipped(params, state))
         if hold is not None:      # eagerly, a bad rate from user code: nothing changes, update() raises
             p = jax.tree.map(lambda a, b: jnp.where(hold, a, b), p, params)
             new = jax.tree.map(lambda a, b: jnp.where(hold, a, b), new, state)

@@ -8,6 +8,7 @@ from .. import _registry as registry
 from .. import _validate as check
 from ..optimizer import Optimizer, UpdateInfo, _is_traced, with_shared_options
 from ..rules.sam import sam_perturbation
+from ..transforms import clipping, loss_scale
 from ..transforms.lr import describe
 from .lookahead import wrapped_settings
 
@@ -114,9 +115,8 @@ class SAM(Optimizer):
 
     def _perturbed(self, params, grads):
         """``w + eps_hat`` and whether the first gradient was finite."""
-        if self.loss_scale_factor is not None:
-            grads = {k: g / jnp.asarray(self.loss_scale_factor, g.dtype) for k, g in grads.items()}
-        finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in grads.values()]))
+        grads = loss_scale.unscale(grads, self.loss_scale_factor)
+        finite = clipping.all_finite(grads)
         e = sam_perturbation(grads, params, self.rho, self.adaptive)
         return {k: p + e[k].astype(p.dtype) for k, p in params.items()}, finite
 

@@ -3,6 +3,6 @@
 The engine in :mod:`brainopt.optimizer` composes them in one documented
 order (see ``docs/concepts.md``).
 """
-from . import accumulation, clipping, dtypes, ema, lr, weight_decay
+from . import accumulation, clipping, dtypes, ema, loss_scale, lr, weight_decay
 
-__all__ = ['accumulation', 'clipping', 'dtypes', 'ema', 'lr', 'weight_decay']
+__all__ = ['accumulation', 'clipping', 'dtypes', 'ema', 'loss_scale', 'lr', 'weight_decay']
