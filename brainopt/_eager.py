@@ -202,9 +202,11 @@ class Ownership:
         if _fastpath.REFCOUNTS and not brainstate.has_state_hooks() and \
                 not any(e.state.has_hooks() for e in entries):
             self.written = dict(params)
-            self.refs = {k: refcount(p) for k, p in params.items()}
             containers, tops = self._tops(entries)
             self.trees.note([e.name for e in containers], tops)
+            del tops
+            # counted after the record of the containers holds its arrays, as it still does in prepare()
+            self.refs = {k: refcount(p) for k, p in params.items()}
         else:             # a hook may keep what it was given: nothing is donated next time
             self.forget()
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from . import units
 from .rules.base import shared_scope
+from .transforms import weight_decay as decay
 from .transforms.lr import describe
 
 __all__ = []
@@ -89,8 +90,7 @@ class UnitsMixin:
         if exponents is None:
             raise TypeError(f'{owner}: {type(self.rule).__name__} does not declare the dimension of its learning '
                             f'rate, so a Quantity lr ({describe(group.lr)}) cannot be checked; give a float')
-        if group.weight_decay and self.weight_decay_mode in ('decoupled', 'decoupled_first', 'proximal') \
-                and not unit.is_unitless:
+        if group.weight_decay and decay.needs_dimensionless_lr(self.weight_decay_mode) and not unit.is_unitless:
             raise ValueError(f'{owner}: decoupled weight decay shrinks p by p * weight_decay * lr, which needs a '
                              f'dimensionless lr; got lr in {unit}')
         for name, p_unit in leaf_units.items():
@@ -158,11 +158,13 @@ class UnitsMixin:
         return tuple(units.hyper_number(n, q, exponents[n], rule_unit, type(self).__name__, leaf)
                      for n, q in self._quantity_hypers.items())
 
-    def _rule_update(self, grads, params, slots, count, lr, physical):
-        """``rule.update``; with Quantity epsilons, once per set of parameters that share their numbers."""
+    def _rule_update(self, grads, params, slots, count, lr, physical, plan):
+        """``rule.update``; with Quantity epsilons, once per set of parameters that share their numbers. A rule
+        that reads the weight decay (``Rule.takes_decay``) gets the step's plan (``decay=``)."""
+        extra = {'decay': plan} if self.rule.takes_decay else {}
         if not self._quantity_hypers:
             with shared_scope():
-                return self.rule.update(grads, params, slots, count, lr)
+                return self.rule.update(grads, params, slots, count, lr, **extra)
         parts = {}
         for k in grads:
             p_unit = self._leaf_units.get(k)
@@ -178,7 +180,8 @@ class UnitsMixin:
                     setattr(owner, n, v)
                 with shared_scope():        # the hyperparameters differ between parts: one scope each
                     d, sl = self.rule.update({k: grads[k] for k in keys}, {k: params[k] for k in keys},
-                                             {s: {k: v[k] for k in keys} for s, v in slots.items()}, count, lr)
+                                             {s: {k: v[k] for k in keys} for s, v in slots.items()}, count, lr,
+                                             **extra)
                 deltas.update(d)
                 for s, v in sl.items():
                     new[s].update(v)

@@ -581,12 +581,6 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         if finite is not None and lr_ok is not None:
             finite = jnp.logical_and(finite, lr_ok)
 
-        if self.weight_decay_mode == 'rule':
-            # a rule that decays itself gets each leaf's coefficient: its group's, unless excluded
-            inner = getattr(self.rule, 'inner', self.rule)
-            inner.leaf_decay = {k: grp.weight_decay for grp in self._groups for k in grp.leaves
-                                if k in self._decay_mask}
-
         def apply(g, state):
             g = self._clip(g)
             p = params
@@ -597,15 +591,10 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                 one = len(self._groups) == 1
                 sub = (lambda d: d) if one else (lambda d: {k: d[k] for k in group.leaves})  # noqa: E731
                 gg, pp = sub(g), sub(params)
-                mask = self._decay_mask if one else self._decay_mask.intersection(group.leaves)
-                wd = self._group_decay(group)
-                mode = self.weight_decay_mode if (any(wd.values()) if isinstance(wd, dict) else wd) else None
-                if mode in decay.DECOUPLED:
-                    shrunk = decay.apply_decoupled(pp, wd,
-                                                   None if mode == 'decoupled_unscaled' else group_lr, mask)
-                    p = {**p, **shrunk}
-                    if mode == 'decoupled_first':
-                        pp = shrunk           # Keras: the rule runs on the shrunk weights
+                plan = decay.Plan(self.weight_decay_mode,
+                                  decay.coefficients(group.leaves, self._group_decay(group), self._decay_mask))
+                pp, base = plan.before_rule(pp, group_lr)
+                p = {**p, **base}
                 physical = group.source.unit is not None
                 if physical:
                     # a physical lr: the rule runs in SI units, so that the same physical fit takes the same steps
@@ -613,16 +602,14 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                     c = {k: units.si_factor(self._leaf_units[k]) for k in gg}
                     gg = {k: v / jnp.asarray(c[k], v.dtype) for k, v in gg.items()}
                     pp = {k: v * jnp.asarray(c[k], v.dtype) for k, v in pp.items()}
-                if mode == 'coupled':
-                    gg = decay.add_coupled(gg, pp, wd, mask)
+                gg = plan.coupled(gg, pp)
                 slots_in = {s: sub(v) for s, v in state['slots'].items()}
                 if self.state_dtype is not None:     # the rule computes in the wider of parameter and state dtype
                     gg, pp, slots_in = dtypes.widen(gg, pp, slots_in, self.state_dtype)
-                d, sl = self._rule_update(gg, pp, slots_in, count, group_lr, physical)
+                d, sl = self._rule_update(gg, pp, slots_in, count, group_lr, physical, plan)
                 if physical:
                     d = {k: v / jnp.asarray(c[k], v.dtype) for k, v in d.items()}
-                if mode == 'proximal':
-                    d = decay.proximal(sub(params), d, wd, group_lr, mask)
+                d = plan.after_rule(sub(params), d, group_lr)
                 deltas.update(d)
                 for s_name, v in sl.items():
                     slots[s_name].update(v)

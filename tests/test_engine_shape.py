@@ -46,3 +46,38 @@ def test_the_loss_scale_division_is_written_once():
                      'jnp.result_type(x)), tree)'], found
     callers = {f.split(':')[0] for f in _grep(r'loss_scale\.unscale\(')}
     assert callers == {'optimizer.py', 'optimizers/sam.py', 'optimizers/lbfgs.py'}, callers
+
+
+def test_weight_decay_has_one_owner():
+    """transforms/weight_decay.py decides how decay is applied (its Plan); the engine and the wrappers hand it the
+    mode and the per-leaf coefficients and never test the mode themselves; no rule is told its coefficients by
+    an attribute written while tracing."""
+    # (a constructor may still check the argument it was given: AdamW refuses any mode but 'decoupled')
+    dispatch = [f for f in _grep(r'self\.weight_decay_mode\s*(==|!=|in\b|not in\b)|decay\.DECOUPLED|_fast_base')
+                if not f.startswith('transforms/weight_decay.py')]
+    assert not dispatch, dispatch
+    assert not _grep(r'leaf_decay\s*='), 'a rule is given its coefficients by assignment'
+
+
+def test_a_decay_plan_applies_each_mode_where_it_belongs():
+    import jax.numpy as jnp
+    import numpy as np
+
+    from brainopt.transforms.weight_decay import Plan
+    p, g, d, lr = {'a': jnp.float32(2.0), 'b': jnp.float32(3.0)}, {'a': jnp.float32(1.0), 'b': jnp.float32(1.0)}, \
+        {'a': jnp.float32(-0.5), 'b': jnp.float32(-0.5)}, jnp.float32(0.1)
+    coef = {'a': 0.5}                                         # 'b' excluded
+
+    def f(x):
+        return {k: float(v) for k, v in x.items()}
+    assert f(Plan('coupled', coef).coupled(g, p)) == {'a': 1.0 + 0.5 * 2.0, 'b': 1.0}
+    seen, base = Plan('decoupled', coef).before_rule(p, lr)
+    assert seen is p and np.isclose(f(base)['a'], 2.0 - 2.0 * 0.05) and f(base)['b'] == 3.0
+    seen, base = Plan('decoupled_first', coef).before_rule(p, lr)
+    assert seen is base and np.isclose(f(base)['a'], 1.9)
+    _, base = Plan('decoupled_unscaled', coef).before_rule(p, lr)
+    assert np.isclose(f(base)['a'], 2.0 - 2.0 * 0.5)
+    prox = f(Plan('proximal', coef).after_rule(p, d, lr))
+    assert np.isclose(prox['a'], (2.0 - 0.5) / (1 + 0.05) - 2.0) and prox['b'] == -0.5
+    assert Plan('rule', coef).in_rule == coef and Plan('coupled', coef).in_rule == {}
+    assert Plan('coupled', {}).mode is None                  # nothing decays: no mode at all

@@ -5,11 +5,9 @@ from .. import _validate as check
 from ..optimizer import Optimizer, with_shared_options
 from ..rules.lamb import LambRule
 from ..transforms.lr import LearningRate
+from ..transforms.weight_decay import IN_RULE
 
 __all__ = ['Lamb']
-
-#: ``weight_decay_mode`` of the optimizers whose paper puts the decay inside the rule
-IN_RULE = 'rule'
 
 
 class RuleDecayOptimizer(Optimizer):
@@ -25,8 +23,6 @@ class RuleDecayOptimizer(Optimizer):
     def __init__(self, rule, lr, weight_decay=0.0, **options):
         # the engine accepts 'rule' for a rule that decays itself, and then hands it each leaf's coefficient
         options.setdefault('weight_decay_mode', IN_RULE)
-        if options['weight_decay_mode'] == IN_RULE:
-            rule.weight_decay = check.real('weight_decay', weight_decay, low=0., owner=type(self).__name__)
         super().__init__(rule, lr, weight_decay=weight_decay, **options)
 
     def __repr__(self):

@@ -128,16 +128,8 @@ class Lookahead(Optimizer):
         settings = wrapped_settings(owner, base_optimizer, options)
         sync_period = check.positive_int('sync_period', sync_period, owner=owner)
         alpha = check.real('alpha', alpha, low=0., high=1., owner=owner)
-        wd = settings.get('weight_decay', 0.0)
-        # the rule must know the weights the engine adds its step to: shrunk beside the rule ('decoupled',
-        # 'decoupled_unscaled'); with 'decoupled_first' the rule already receives the shrunk weights
-        mode = settings.get('weight_decay_mode', 'coupled')
-        decoupled = mode in ('decoupled', 'decoupled_unscaled')
-        rule = LookaheadRule(base_optimizer.rule, sync_period, alpha,
-                             decoupled_weight_decay=wd if decoupled else 0.0,
-                             decay_scaled_by_lr=mode != 'decoupled_unscaled',
-                             proximal_weight_decay=wd if mode == 'proximal' else 0.0,
-                             weight_decay_exclude=settings.get('weight_decay_exclude'), reset_state=reset_state)
+        # the rule learns the weights the engine adds its step to (the weight decay) from the engine, each step
+        rule = LookaheadRule(base_optimizer.rule, sync_period, alpha, reset_state=reset_state)
         super().__init__(rule, **settings)
         self._quantity_hypers = dict(base_optimizer._quantity_hypers)     # a Quantity eps of the template
 

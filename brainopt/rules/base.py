@@ -41,6 +41,10 @@ class Rule:
     #: are reported without a unit
     slot_units: Dict[str, Tuple[int, int]] = {}
 
+    #: True for a rule whose ``update`` takes ``decay=``, the step's :class:`brainopt.transforms.weight_decay.Plan`
+    #: (a rule that applies weight decay itself, a rule that wraps one); the engine then passes it
+    takes_decay: bool = False
+
     def init_leaf(self, param: jax.Array) -> Dict[str, jax.Array]:
         """Initial slot values for one parameter array."""
         return {}

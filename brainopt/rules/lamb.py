@@ -21,21 +21,22 @@ class DecayInRule(Rule):
     """A rule that applies weight decay itself, where its paper puts it.
 
     ``weight_decay`` is the coefficient (0 disables it) and ``decay_mask`` the
-    leaf names that decay (``None``: all). Inside an optimizer,
-    ``leaf_decay`` overrides both: the engine sets it, as it traces a step,
-    to each decaying leaf's coefficient, that of the leaf's parameter group
-    (``add_param_group(..., weight_decay=...)``) after
-    ``weight_decay_exclude``. Subclasses implement :meth:`update_leaf_decay`,
-    which receives the coefficient of that leaf.
+    leaf names that decay (``None``: all), for the rule used on its own. Inside
+    an optimizer the engine passes each step's plan (``decay=``), whose
+    coefficients (:attr:`~brainopt.transforms.weight_decay.Plan.in_rule`: each
+    decaying leaf's, that of the leaf's parameter group after
+    ``weight_decay_exclude``) take their place. Subclasses implement
+    :meth:`update_leaf_decay`, which receives the coefficient of that leaf.
     """
 
     weight_decay = 0.0
     decay_mask = None
-    leaf_decay = None
+    takes_decay = True
 
-    def decay_of(self, name):
-        if self.leaf_decay is not None:
-            return self.leaf_decay.get(name, 0.0)
+    def decay_of(self, name, plan=None):
+        """The coefficient of leaf ``name``: the plan's (inside an optimizer), else the rule's own."""
+        if plan is not None:
+            return plan.in_rule.get(name, 0.0)
         if self.decay_mask is not None and name not in self.decay_mask:
             return 0.0
         return self.weight_decay
@@ -46,12 +47,12 @@ class DecayInRule(Rule):
     def update_leaf(self, grad, param, slots, count, lr):
         return self.update_leaf_decay(grad, param, slots, count, lr, self.weight_decay)
 
-    def update(self, grads, params, state, count, lr):
+    def update(self, grads, params, state, count, lr, decay=None):
         deltas, new_state = {}, {s: {} for s in self.slots}
         for name, g in grads.items():
             leaf_slots = {s: state[s][name] for s in self.slots}
             deltas[name], leaf_slots = self.update_leaf_decay(g, params[name], leaf_slots, count, lr,
-                                                              self.decay_of(name))
+                                                              self.decay_of(name, decay))
             for s in self.slots:
                 new_state[s][name] = leaf_slots[s]
         return deltas, new_state

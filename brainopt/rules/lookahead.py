@@ -62,30 +62,35 @@ class LookaheadRule(Rule):
         out['slow'] = {k: jnp.array(p, copy=True) for k, p in params.items()}
         return out
 
-    def _fast_base(self, params, lr):
-        """What the engine adds the deltas to: the parameters after decoupled decay."""
-        if not self.decoupled_weight_decay:
-            return params
-        mask = decay.decay_mask(list(params), self.weight_decay_exclude)
-        return decay.apply_decoupled(params, self.decoupled_weight_decay, lr if self.decay_scaled_by_lr else None,
-                                     mask)
+    takes_decay = True
 
-    def update(self, grads, params, state, count, lr):
+    def _own_plan(self, params):
+        """The decay that the rule's own arguments describe (the rule used on its own, outside an optimizer)."""
+        mask = decay.decay_mask(list(params), self.weight_decay_exclude)
+        if self.proximal_weight_decay:
+            return decay.Plan('proximal', decay.coefficients(params, self.proximal_weight_decay, mask))
+        mode = 'decoupled' if self.decay_scaled_by_lr else 'decoupled_unscaled'
+        return decay.Plan(mode, decay.coefficients(params, self.decoupled_weight_decay, mask))
+
+    def update(self, grads, params, state, count, lr, decay=None):
+        """The inner rule's step, and every ``sync_period``-th call the pull towards the slow weights. ``decay``:
+        the engine's weight decay of this step (what the engine will write depends on it); None: the rule's
+        own ``decoupled_weight_decay`` / ``proximal_weight_decay``."""
+        plan = self._own_plan(params) if decay is None else decay
         inner_state = {s: state[s] for s in self.inner.slots}
         inner_count = count % self.sync_period if self.reset_state else count
-        deltas, new_state = self.inner.update(grads, params, inner_state, inner_count, lr)
+        extra = {'decay': plan} if self.inner.takes_decay else {}
+        deltas, new_state = self.inner.update(grads, params, inner_state, inner_count, lr, **extra)
         new_state = dict(new_state)
-        base = self._fast_base(params, lr)
+        base = plan.fast_base(params, lr)
         sync = (count + 1) % self.sync_period == 0
         if self.reset_state:
             fresh = self.inner.init(params)
             new_state = {s: {k: jnp.where(sync, fresh[s][k], v) for k, v in by_leaf.items()}
                          for s, by_leaf in new_state.items()}
         out, slow = {}, {}
-        prox = (decay.decay_mask(list(base), self.weight_decay_exclude) if self.proximal_weight_decay
-                else frozenset())
         for k, p in base.items():
-            shrink = 1 + (self.proximal_weight_decay * lr).astype(p.dtype) if k in prox else None
+            shrink = plan.proximal_divisor(k, lr, p.dtype)
             fast = p + deltas[k].astype(p.dtype)
             if shrink is not None:          # the weights the engine writes after its proximal step
                 fast = fast / shrink

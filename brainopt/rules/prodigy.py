@@ -52,7 +52,7 @@ class ProdigyRule(DecayInRule):
                 # changes a slot's dtype (which would recompile the next one)
                 'numerator': jnp.zeros((), jnp.float32), 'd': jnp.asarray(self.estim_lr0, jnp.float32)}
 
-    def update(self, grads, params, state, count, lr):
+    def update(self, grads, params, state, count, lr, decay=None):
         names = list(grads)
         if not names:
             return {}, {s: {} for s in self.slots}
@@ -82,7 +82,7 @@ class ProdigyRule(DecayInRule):
             p, m, v = params[n], new['exp_avg'][n], new['exp_avg_sq'][n]
             pdt = p.dtype
             step_ = -dlr.astype(pdt) * m / (jnp.sqrt(v) + (d_new * self.eps).astype(pdt))
-            wd = self.decay_of(n)
+            wd = self.decay_of(n, decay)
             deltas[n] = step_ - (wd * dlr).astype(pdt) * p if wd else step_
             new['d'][n] = d_new.astype(state['d'][n].dtype)
         return deltas, new

@@ -1,14 +1,20 @@
 """Weight decay: coupled (L2 added to the gradient) or decoupled (shrink the weights).
 
-Which parameters decay is decided once, at registration, by
-:func:`decay_mask`; the compiled step receives the decided set.
+The one owner of weight decay. Which parameters decay is decided once, at
+registration, by :func:`decay_mask`; each step, the engine gives :class:`Plan`
+the optimizer's ``weight_decay_mode`` and each parameter group's coefficient of
+every decaying leaf (:func:`coefficients`: the group's, or a dialect's per-leaf
+one), and the plan applies the decay where the mode puts it: to the gradient,
+to the weights beside the rule, to the rule's step, or handed to a rule that
+decays itself. No other module reads the mode to decide how to decay.
 """
 import re
 from typing import Callable, Iterable, Optional, Union
 
 import jax.numpy as jnp
 
-__all__ = ['decay_mask', 'add_coupled', 'apply_decoupled', 'proximal', 'MODES', 'DECOUPLED']
+__all__ = ['decay_mask', 'coefficients', 'Plan', 'needs_dimensionless_lr', 'add_coupled', 'apply_decoupled',
+           'proximal', 'MODES', 'DECOUPLED']
 
 #: accepted values of ``weight_decay_mode``: ``'coupled'`` (torch.optim, braintools), ``'decoupled'`` (AdamW; the
 #: rule sees the weights before the shrink), ``'decoupled_first'`` (Keras: shrink, then the rule runs on the shrunk
@@ -79,3 +85,84 @@ def proximal(params, deltas, weight_decay, lr, mask):
             d = (p + d) / (1 + jnp.asarray(coefficient(weight_decay, k) * lr).astype(p.dtype)) - p
         out[k] = d
     return out
+
+
+#: the mode of a rule that applies its coefficients itself (Lamb, Novograd, Adan, Lars, ...)
+IN_RULE = 'rule'
+
+
+def needs_dimensionless_lr(mode) -> bool:
+    """Whether decay in ``mode`` multiplies the weights by ``weight_decay * lr`` (so a Quantity lr must be
+    dimensionless)."""
+    return mode in ('decoupled', 'decoupled_first', 'proximal')
+
+
+def coefficients(leaves, weight_decay, mask):
+    """``{leaf: coefficient}`` of the leaves of ``leaves`` that decay: in ``mask`` and with a non-zero
+    coefficient (``weight_decay`` is one number, or a dict per leaf)."""
+    out = {}
+    for k in leaves:
+        if k in mask:
+            c = coefficient(weight_decay, k)
+            if not (isinstance(c, (int, float)) and c == 0):
+                out[k] = c
+    return out
+
+
+class Plan:
+    """How one step of one parameter group applies weight decay.
+
+    Parameters
+    ----------
+    mode : str
+        The optimizer's ``weight_decay_mode`` (:data:`MODES`, or ``'rule'``).
+    coef : dict
+        ``{leaf: coefficient}`` of the leaves that decay (:func:`coefficients`).
+
+    The engine calls, in order: :meth:`before_rule` (a decoupled shrink),
+    :meth:`coupled` (the L2 gradient), the rule (with :attr:`in_rule`, the
+    coefficients of a rule that decays itself), then :meth:`after_rule` (the
+    proximal step). A rule that wraps another (Lookahead) reads
+    :meth:`fast_base` and :meth:`proximal_divisor` to know what the engine will
+    write.
+    """
+
+    __slots__ = ('mode', 'coef')
+
+    def __init__(self, mode, coef):
+        self.mode = mode if coef else None
+        self.coef = coef
+
+    @property
+    def in_rule(self):
+        """The coefficients handed to a rule that decays itself (``{}`` in another mode: it then decays nothing)."""
+        return self.coef if self.mode == IN_RULE else {}
+
+    def _shrink(self, params, lr):
+        return apply_decoupled(params, self.coef, None if self.mode == 'decoupled_unscaled' else lr, self.coef)
+
+    def before_rule(self, params, lr):
+        """``(the weights the rule sees, the weights the rule's step is added to)``: both ``params`` unless the
+        decay is decoupled (the shrunk weights; Keras's ``'decoupled_first'`` also hands them to the rule)."""
+        if self.mode not in DECOUPLED:
+            return params, params
+        shrunk = self._shrink(params, lr)
+        return (shrunk if self.mode == 'decoupled_first' else params), shrunk
+
+    def fast_base(self, params, lr):
+        """What the engine adds the rule's step to, given the weights the rule saw."""
+        return self._shrink(params, lr) if self.mode in ('decoupled', 'decoupled_unscaled') else params
+
+    def coupled(self, grads, params):
+        """The gradient with the L2 term ``weight_decay * p`` (coupled mode)."""
+        return add_coupled(grads, params, self.coef, self.coef) if self.mode == 'coupled' else grads
+
+    def after_rule(self, params, deltas, lr):
+        """The step after proximal decay (Adan): ``(p + delta) / (1 + weight_decay * lr) - p``."""
+        return proximal(params, deltas, self.coef, lr, self.coef) if self.mode == 'proximal' else deltas
+
+    def proximal_divisor(self, leaf, lr, dtype):
+        """``1 + weight_decay * lr`` of a leaf whose step the engine divides (proximal mode), else None."""
+        if self.mode != 'proximal' or leaf not in self.coef:
+            return None
+        return 1 + jnp.asarray(self.coef[leaf] * lr).astype(dtype)
