@@ -599,3 +599,30 @@ def test_lbfgs_update_arguments():
     info = searching.update({'x': 2 * x.value}, value_fn=lambda: jnp.sum(x.value ** 2))
     assert bool(info.applied) and int(info.evaluations) >= 1
     assert float(jnp.sum(x.value ** 2)) < 5.0
+
+
+def test_lookahead_with_parameter_groups_of_different_decoupled_decay():
+    """Each group's own coefficient: the engine shrinks a group's weights with it, and the Lookahead pull must start
+    from the weights the engine writes (with the optimizer-level coefficient for every group, a group with its own
+    decay synchronised to the wrong weights). numpy: SGD, decoupled decay p <- p (1 - lr wd) - lr g; every second
+    step the slow weights move half-way to the fast ones and the fast weights jump there."""
+    a, b = brainstate.ParamState(jnp.array([1.0, -2.0])), brainstate.ParamState(jnp.array([3.0]))
+    opt = brainopt.Lookahead(brainopt.SGD(lr=0.1, weight_decay=0.2, weight_decay_mode='decoupled'),
+                             sync_period=2, alpha=0.5)
+    opt.register_trainable_weights({'a': a})
+    opt.add_param_group({'b': b}, weight_decay=0.7)
+    grads = [{'a': jnp.array([0.5, 1.0]), 'b': jnp.array([-1.0])}, {'a': jnp.array([0.25, -0.5]), 'b': jnp.array([2.0])},
+             {'a': jnp.array([1.0, 1.0]), 'b': jnp.array([0.5])}, {'a': jnp.array([-1.0, 0.5]), 'b': jnp.array([1.0])}]
+    p = {'a': np.array([1.0, -2.0]), 'b': np.array([3.0])}
+    slow = {k: v.copy() for k, v in p.items()}
+    wd = {'a': 0.2, 'b': 0.7}
+    for t, g in enumerate(grads):
+        opt.update(g)
+        for k in p:
+            p[k] = p[k] * (1 - 0.1 * wd[k]) - 0.1 * np.asarray(g[k], np.float64)
+            if (t + 1) % 2 == 0:
+                slow[k] = slow[k] + 0.5 * (p[k] - slow[k])
+                p[k] = slow[k].copy()
+    # float32 against float64, |p| <= 3, a dozen roundings: within 1e-6 relative
+    np.testing.assert_allclose(np.asarray(a.value), p['a'], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(b.value), p['b'], rtol=1e-6, atol=1e-7)
