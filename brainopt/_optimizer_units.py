@@ -170,22 +170,14 @@ class UnitsMixin:
             p_unit = self._leaf_units.get(k)
             rule_unit = units.si_unit(p_unit) if physical and p_unit is not None else p_unit
             parts.setdefault(self._hyper_numbers(k, rule_unit), []).append(k)
-        owner = self.rule.inner if hasattr(self.rule, 'inner') else self.rule
         names = list(self._quantity_hypers)
-        saved = {n: getattr(owner, n) for n in names}
         deltas, new = {}, {s: {} for s in slots}
-        try:
-            for numbers, keys in parts.items():
-                for n, v in zip(names, numbers):
-                    setattr(owner, n, v)
-                with shared_scope():        # the hyperparameters differ between parts: one scope each
-                    d, sl = self.rule.update({k: grads[k] for k in keys}, {k: params[k] for k in keys},
-                                             {s: {k: v[k] for k in keys} for s, v in slots.items()}, count, lr,
-                                             **extra)
-                deltas.update(d)
-                for s, v in sl.items():
-                    new[s].update(v)
-        finally:
-            for n, v in saved.items():
-                setattr(owner, n, v)
+        for numbers, keys in parts.items():
+            rule = self.rule.bind(dict(zip(names, numbers)))      # a copy: self.rule is never changed
+            with shared_scope():        # the hyperparameters differ between parts: one scope each
+                d, sl = rule.update({k: grads[k] for k in keys}, {k: params[k] for k in keys},
+                                    {s: {k: v[k] for k in keys} for s, v in slots.items()}, count, lr, **extra)
+            deltas.update(d)
+            for s, v in sl.items():
+                new[s].update(v)
         return deltas, new

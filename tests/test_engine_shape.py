@@ -81,3 +81,29 @@ def test_a_decay_plan_applies_each_mode_where_it_belongs():
     assert np.isclose(prox['a'], (2.0 - 0.5) / (1 + 0.05) - 2.0) and prox['b'] == -0.5
     assert Plan('rule', coef).in_rule == coef and Plan('coupled', coef).in_rule == {}
     assert Plan('coupled', {}).mode is None                  # nothing decays: no mode at all
+
+
+def test_no_rule_is_written_after_construction():
+    """A Quantity epsilon runs a bound copy of the rule per unit (Rule.bind) instead of setting the rule's
+    attribute and restoring it; the only setattr left in brainopt writes a schedule's State or a Deferred's
+    operators."""
+    found = [f for f in _grep(r'\bsetattr\(') if not f.startswith(('_eager.py', 'schedules/recursive.py',
+                                                                    '_optimizer_braintools.py'))]
+    assert not found, found
+
+
+def test_a_quantity_epsilon_leaves_the_rule_as_built():
+    import brainstate
+    import brainunit as u
+    import jax.numpy as jnp
+    a = brainstate.ParamState(jnp.array([1.0, 2.0]) * u.mV)
+    b = brainstate.ParamState(jnp.array([0.5]) * u.volt)
+    template = brainopt.Adam(lr=1e-2, eps=1e-3 / u.mV)
+    opt = brainopt.SAM(template, rho=0.01)                      # SAM runs the template's rule object itself
+    opt.register_trainable_weights({'a': a, 'b': b})
+    eps = template.rule.eps
+
+    def grads():
+        return {'a': jnp.array([1.0, -1.0]) / u.mV, 'b': jnp.array([2.0]) / u.volt}
+    opt.update(grads(), grad_fn=grads)
+    assert template.rule.eps == eps == opt.rule.eps

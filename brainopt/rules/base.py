@@ -5,6 +5,7 @@ scaling, accumulation, clipping, weight decay, EMA or units: the engine
 (:mod:`brainopt.optimizer`) applies those around it, once, for every rule.
 """
 import contextlib
+import copy
 import threading
 from typing import Dict, Optional, Tuple
 
@@ -88,6 +89,14 @@ class Rule:
     def config(self) -> dict:
         """The rule's hyperparameters, for ``repr`` and checkpoints."""
         return {}
+
+    def bind(self, values: Dict[str, object]) -> 'Rule':
+        """A copy of this rule whose hyperparameters ``values`` (``{name: number}``) replace its own; this rule is
+        unchanged. The engine runs such a copy for the parameters whose epsilon, given as a Quantity, has its own
+        number in their unit."""
+        clone = copy.copy(self)
+        vars(clone).update(values)
+        return clone
 
     def __repr__(self):
         args = ', '.join(f'{k}={v!r}' for k, v in self.config().items())

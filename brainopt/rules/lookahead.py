@@ -1,4 +1,6 @@
 """Lookahead (Zhang, Lucas, Hinton and Ba, 2019): any rule as the fast optimizer, plus slow weights."""
+import copy
+
 import jax.numpy as jnp
 
 from ..transforms import weight_decay as decay
@@ -63,6 +65,12 @@ class LookaheadRule(Rule):
         return out
 
     takes_decay = True
+
+    def bind(self, values):
+        """A copy whose inner rule is bound to ``values`` (the hyperparameters are the inner rule's)."""
+        clone = copy.copy(self)
+        vars(clone)['inner'] = self.inner.bind(values)
+        return clone
 
     def _own_plan(self, params):
         """The decay that the rule's own arguments describe (the rule used on its own, outside an optimizer)."""
