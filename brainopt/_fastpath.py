@@ -132,16 +132,23 @@ def value_writer():
     internals = _no_trace_no_global_hooks(('write_before', 'write_after'))
     if internals is None:
         return public_write
-    _, invalidated, classes = internals
+    classes = internals[2]
 
     def write(state, value):
-        d = vars(state)
-        if classes[type(state)] and not d['_hooks_manager']._has_hooks:
-            d['_value'] = value
-            d['_been_writen'] = True      # what the setter sets besides the value
-        else:
-            state.value = value
+        _store(classes, state, value)
     return write
+
+
+def _store(classes, state, value):
+    """``state.value = value``, directly into the State's slot where that is all the setter would do; True when so
+    (no hook saw the value)."""
+    d = vars(state)
+    if classes[type(state)] and not d['_hooks_manager']._has_hooks:
+        d['_value'] = value
+        d['_been_writen'] = True      # what the setter sets besides the value
+        return True
+    state.value = value
+    return False
 
 
 def write_values(states, values):
@@ -154,16 +161,7 @@ def write_values(states, values):
             state.value = value
         return False
     classes = internals[2]
-    plain = True
-    for state, value in zip(states, values):
-        d = vars(state)
-        if classes[type(state)] and not d['_hooks_manager']._has_hooks:
-            d['_value'] = value
-            d['_been_writen'] = True      # what the setter sets besides the value
-        else:
-            state.value = value
-            plain = False
-    return plain
+    return all([_store(classes, state, value) for state, value in zip(states, values)])   # (a list: every write)
 
 
 _VALUE, _MANAGER = operator.itemgetter('_value'), operator.itemgetter('_hooks_manager')

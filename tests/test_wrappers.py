@@ -611,8 +611,10 @@ def test_lookahead_with_parameter_groups_of_different_decoupled_decay():
                              sync_period=2, alpha=0.5)
     opt.register_trainable_weights({'a': a})
     opt.add_param_group({'b': b}, weight_decay=0.7)
-    grads = [{'a': jnp.array([0.5, 1.0]), 'b': jnp.array([-1.0])}, {'a': jnp.array([0.25, -0.5]), 'b': jnp.array([2.0])},
-             {'a': jnp.array([1.0, 1.0]), 'b': jnp.array([0.5])}, {'a': jnp.array([-1.0, 0.5]), 'b': jnp.array([1.0])}]
+    grads = [{'a': jnp.array([0.5, 1.0]), 'b': jnp.array([-1.0])},
+             {'a': jnp.array([0.25, -0.5]), 'b': jnp.array([2.0])},
+             {'a': jnp.array([1.0, 1.0]), 'b': jnp.array([0.5])},
+             {'a': jnp.array([-1.0, 0.5]), 'b': jnp.array([1.0])}]
     p = {'a': np.array([1.0, -2.0]), 'b': np.array([3.0])}
     slow = {k: v.copy() for k, v in p.items()}
     wd = {'a': 0.2, 'b': 0.7}
