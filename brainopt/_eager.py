@@ -114,14 +114,11 @@ class WrittenValues:
         nodes, layout = _flat(values)
         self.keys, self.nodes, self.layout = keys, tuple(nodes), layout
         counts = list(map(refcount, nodes)) if _fastpath.REFCOUNTS else [-1] * len(nodes)
-        if returned and not returned.isdisjoint(map(id, nodes)):
+        held = returned and not returned.isdisjoint(map(id, nodes))
+        if held or (keep is not None and not all(keep)):
             bounds = [(i, i + 1) for i in range(len(values))] if layout is None else _bounds(layout)
-            held = [not returned.isdisjoint(map(id, nodes[start:end])) for start, end in bounds]
-            keep = [not h and (keep is None or k) for h, k in zip(held, keep or held)]
-        if keep is not None and not all(keep):
-            for i, k in enumerate(keep):
-                if not k:
-                    start, end = (i, i + 1) if layout is None else _bounds(layout)[i]
+            for i, (start, end) in enumerate(bounds):
+                if (keep is not None and not keep[i]) or (held and not returned.isdisjoint(map(id, nodes[start:end]))):
                     counts[start:end] = [-1] * (end - start)
         self.counts = tuple(counts)
 

@@ -29,13 +29,11 @@ import jax
 import jax.numpy as jnp
 
 from . import _fastpath
-from ._eager import WrittenValues
+from ._eager import _ARRAY, WrittenValues, _ArrayImpl
 
 __all__ = ['jit']
 
 _UNSPECIFIED = object()
-_ArrayImpl = type(jnp.zeros(()))
-_ARRAY = frozenset([_ArrayImpl])
 _aval = operator.attrgetter('aval')     # an array's shape, dtype, weak type and sharding (cached by the array)
 
 
@@ -59,7 +57,7 @@ def _token(value):
     to an array, the keys and weak references of a dict of arrays; None for anything else."""
     if type(value) is _ArrayImpl:
         return weakref.ref(value)
-    if type(value) is dict and set(map(type, value.values())) <= {_ArrayImpl}:
+    if type(value) is dict and set(map(type, value.values())) <= _ARRAY:
         return tuple(value), list(map(weakref.ref, value.values()))
     return None
 
@@ -144,8 +142,8 @@ class JittedFunction:
         :meth:`_lookup` checks them)."""
         keep = None
         returned = {id(x) for x in jax.tree.leaves(out)}
-        if not plain or brainstate.has_state_hooks():
-            hooks = brainstate.has_state_hooks()
+        hooks = brainstate.has_state_hooks()
+        if not plain or hooks:
             keep = [not hooks and (plain or not s.has_hooks()) for s in trace.written]
         self._owned.note(trace.keys, written, keep, returned)
 
