@@ -19,12 +19,12 @@ things keep it at the cost of its memory traffic:
 """
 import operator
 
-import brainstate
 import brainunit as u
 import jax
 import jax.numpy as jnp
 
 from . import _fastpath
+from . import _registry as registry
 from ._fastpath import refcount
 
 __all__ = []
@@ -47,7 +47,9 @@ def tree_nodes(value):
         elif isinstance(node, (list, tuple)):
             stack.extend(node)
         elif not isinstance(node, jax.Array):
-            stack.extend(jax.tree_util.tree_flatten(node, is_leaf=lambda x: x is not node)[0])
+            children = jax.tree_util.tree_flatten(node, is_leaf=lambda x: x is not node)[0]
+            if not (len(children) == 1 and children[0] is node):     # a leaf (a numpy array, a number) ends here
+                stack.extend(children)
     return out
 
 
@@ -147,69 +149,72 @@ class WrittenValues:
 
 
 class Ownership:
-    """The parameter arrays (and, for a State holding a dict or a Quantity, the value around them) that an optimizer
-    wrote on its last eager call, by leaf name."""
+    """The parameter values that an optimizer wrote into its States on its last eager call, to tell which of them
+    it may donate to the next one.
+
+    A parameter is donated only when its State still holds exactly what the optimizer wrote, node for node (the
+    array; for a State holding a dict or a Quantity, the value around the arrays too), and nothing has taken a
+    reference to any of those nodes since (:class:`WrittenValues`): whoever holds ``state.value`` or a part of it
+    (a user's variable, another State, a checkpoint just loaded, a gradient passed to the same call) keeps a valid
+    array, because that parameter is copied once instead. Where the interpreter does not count references
+    (:data:`brainopt._fastpath.refcount`), every parameter is copied."""
 
     def __init__(self):
-        self.written, self.refs, self.trees = {}, {}, WrittenValues()
+        self.written = WrittenValues()
+        self._entries, self._count = None, -1
 
-    def prepare(self, params, grads, entries=()):
-        """``params`` safe to donate: any array this optimizer did not write, that is
-        also passed as a gradient, or that something else may have referenced since it
-        was written (a user's variable, another State), is replaced by a copy: such an
-        array survives the call.
+    def _layout(self, entries):
+        """The States of ``entries`` (the optimizer's list, which registration only appends to), read and written
+        through one :class:`brainopt._fastpath.StateAccess`."""
+        if entries is not self._entries or len(entries) != self._count:
+            self._entries, self._count = entries, len(entries)
+            self.access = _fastpath.StateAccess([e.state for e in entries])
+            self.names = tuple(e.name for e in entries)
+            self.simple = all(e.simple for e in entries)
+            self.written.forget()
+        return self.access
 
-        The last test counts references (:data:`brainopt._fastpath.refcount`, where
-        the interpreter counts them; elsewhere every parameter is copied):
-        :meth:`remember` notes how many an array had when the optimizer had just
-        written it (its State, this record, the dict of new parameters); here the
-        same places hold it (the dict of parameters read back instead of the dict
-        written), so one more means someone else holds it. A State whose value is a
-        container (``{'weight': ..., 'bias': ...}``, a Quantity) is checked node by
-        node: whoever holds ``state.value`` or a part of it holds the arrays inside.
-        """
-        written, refs, out = self.written, self.refs, None
-        grad_ids = None
-        held = self._held_trees(entries) if self.trees.keys else ()
-        for k, p in params.items():
-            if written.get(k) is p and refcount(p) <= refs[k] and k not in held:
-                if grad_ids is None:
-                    grad_ids = {id(g) for g in grads.values()}
-                if id(p) not in grad_ids:
-                    continue
-            if out is None:
-                out = dict(params)
-            out[k] = jnp.array(p, copy=True)
-        return params if out is None else out
+    def read(self, entries):
+        """``(params, fresh)``: the parameters ``{leaf name: array}`` as their States hold them, and per entry
+        whether its value is the one this optimizer wrote last, which nothing else has referenced since."""
+        values = self._layout(entries).read()
+        fresh, _ = self.written.check(self.names, values)     # (before anything else holds the values: counted)
+        if self.simple and set(map(type, values)) <= _ARRAY:
+            return dict(zip(self.names, values)), fresh
+        return registry.params_of(entries, values), fresh
 
     @staticmethod
-    def _tops(entries):
-        """The container States and their values (one list holds the values: prepare and remember count alike)."""
-        containers = [e for e in entries if not e.simple]
-        return containers, _fastpath.read_values([e.state for e in containers])
+    def donatable(entries, params, fresh, grads):
+        """``params`` safe to donate: each one not ``fresh``, or passed as a gradient as well, is replaced by a
+        copy (a new dict where any is)."""
+        grad_ids = set(map(id, grads.values()))
+        if all(fresh) and grad_ids.isdisjoint(map(id, params.values())):
+            return params
+        params = dict(params)
+        for e, ok in zip(entries, fresh):
+            for leaf in e.leaves:
+                if not ok or id(params[leaf]) in grad_ids:     # (a gradient passed again is counted: not fresh)
+                    params[leaf] = jnp.array(params[leaf], copy=True)
+        return params
 
-    def _held_trees(self, entries):
-        """The leaf names of container States that someone besides the optimizer may hold (or that changed)."""
-        containers, tops = self._tops(entries)
-        fresh = self.trees.unchanged([e.name for e in containers], tops)
-        return {leaf for e, ok in zip(containers, fresh) if not ok for leaf in e.leaves}
+    def values(self, entries, params):
+        """The States' new values (a list aligned with ``entries``) holding the parameters ``params``."""
+        self._layout(entries)
+        if self.simple:
+            return list(map(params.__getitem__, self.names))
+        return registry.values_of(entries, params)
 
-    def remember(self, params, entries=()):
-        """Note the parameter arrays just written into the States (call it after writing them)."""
-        if _fastpath.REFCOUNTS and not brainstate.has_state_hooks() and \
-                not any(e.state.has_hooks() for e in entries):
-            self.written = dict(params)
-            containers, tops = self._tops(entries)
-            self.trees.note([e.name for e in containers], tops)
-            del tops
-            # counted after the record of the containers holds its arrays, as it still does in prepare()
-            self.refs = {k: refcount(p) for k, p in params.items()}
+    def write(self, entries, values):
+        """Write ``values`` (the States' new values, a list aligned with ``entries``; the caller holds no other
+        reference to them) and note them."""
+        plain = self._layout(entries).write(values)
+        if plain and _fastpath.REFCOUNTS:
+            self.written.note(self.names, values)
         else:             # a hook may keep what it was given: nothing is donated next time
-            self.forget()
+            self.written.forget()
 
     def forget(self):
-        self.written, self.refs = {}, {}
-        self.trees.forget()
+        self.written.forget()
 
 
 class Deferred:

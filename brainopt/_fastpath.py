@@ -96,7 +96,8 @@ if REASON is not None:
 def _no_trace_no_global_hooks(names):
     """The path's internals when no brainstate trace runs and no global hook of these kinds is registered."""
     internals = _INTERNALS
-    if internals is None or internals[0].state_stack or any(brainstate.has_state_hooks(n) for n in names):
+    if internals is None or internals[0].state_stack or (brainstate.has_state_hooks() and
+                                                         any(map(brainstate.has_state_hooks, names))):
         return None
     return internals
 

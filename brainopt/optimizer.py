@@ -284,6 +284,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             old.detach()
 
     def _reset_compiled(self):
+        self._memory_access = None
         # the eager path: one cached computation that donates the parameters this optimizer wrote (argument 0,
         # see _eager.Ownership) and its own buffers (argument 2); UpdateInfo's reductions are deferred
         self._compiled = jax.jit(functools.partial(self._pure_step, info=False, guard=True), donate_argnums=(0, 2))
@@ -486,7 +487,10 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         or ``scan`` it is traced into the caller's computation.
         """
         w = self._weights
-        g, params = self._matched(grads)
+        own = self._ownership
+        self._check_registered()
+        params, fresh = own.read(w.entries)
+        g = self._match(grads)
         state = self._read_state()
         sched = [g.source.values() for g in self._groups]
         if _is_traced(sched) or any(issubclass(t, jax.core.Tracer) for t in
@@ -495,10 +499,15 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             registry.write_params(w.entries, new_params)
             self._write_state(new_state)
             return info
-        own = self._ownership
-        new_params, new_state, info, lr_ok = self._compiled(own.prepare(params, g, w.entries), g, state, sched)
-        registry.write_params(w.entries, new_params)
-        own.remember(new_params, w.entries)
+        new_params, new_state, info, lr_ok = self._compiled(own.donatable(w.entries, params, fresh, g), g, state,
+                                                            sched)
+        del params
+        if any(issubclass(t, jax.core.Tracer) for t in set(map(type, new_params.values()))):
+            registry.write_params(w.entries, new_params)    # inside a raw jax.jit: refused with brainstate's reason
+        values = own.values(w.entries, new_params)
+        del new_params       # (Ownership counts references: this list holds the new values, and nothing else here)
+        own.write(w.entries, values)
+        del values
         self._write_state(new_state, eager=True)
         if lr_ok is not None and not bool(lr_ok):
             raise self._bad_lr_error()       # the step left everything as it was
@@ -507,15 +516,21 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             grad_norm=_eager.Deferred(lambda: reductions.value[0]),
             finite=info.finite if info.finite is not None else _eager.Deferred(lambda: reductions.value[1]))
 
-    def _matched(self, grads):
-        """The gradients matched to the registered parameters (every mismatch is an error naming its path),
-        and the parameters' current values."""
-        w = self._weights
-        if not w.entries:
+    def _check_registered(self):
+        if not self._weights.entries:
             raise RuntimeError(f'{type(self).__name__}.update was called before register_trainable_weights; '
                                f'call opt.register_trainable_weights(model.states(brainstate.ParamState)) first')
-        return (registry.match_grads(w.entries, w.by_path, w.prefixes, grads, cache=w.grad_layouts),
-                registry.read_params(w.entries))
+
+    def _match(self, grads):
+        """The gradients matched to the registered parameters, ``{leaf name: array}`` (every mismatch is an error
+        naming its path)."""
+        w = self._weights
+        return registry.match_grads(w.entries, w.by_path, w.prefixes, grads, cache=w.grad_layouts)
+
+    def _matched(self, grads):
+        """The gradients matched to the registered parameters, and the parameters' current values."""
+        self._check_registered()
+        return self._match(grads), registry.read_params(self._weights.entries)
 
     def _grad_norm_finite(self, grads):
         """UpdateInfo's ``grad_norm`` and ``finite`` of these gradients (after loss scaling)."""
@@ -526,31 +541,37 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         """:meth:`update` under braintools.optim's other name (``opt.step(grads)``)."""
         return self.update(grads, **kwargs)
 
+    def _memory(self):
+        """``(keys, access)``: the optimizer's States in the order of :meth:`_read_state` (the step count, the
+        slots, then the optional ones under ``keys``), read and written through one StateAccess."""
+        if self._memory_access is None:
+            extra = [('ema', 'ema')] if self.use_ema else []
+            if self._accumulating:
+                extra += [('acc', 'grad_accum'), ('acc_count', 'accum_count')]
+            if self.skip_nonfinite:
+                extra.append(('skipped', 'skipped_steps'))
+            states = [self.step_count, *self.slots.values(), *(getattr(self, a) for _, a in extra)]
+            self._memory_access = tuple(k for k, _ in extra), _fastpath.StateAccess(states)
+        return self._memory_access
+
     def _read_state(self) -> Dict[str, Any]:
-        state = {'step': self.step_count.value, 'slots': {s: st.value for s, st in self.slots.items()}}
-        if self.use_ema:
-            state['ema'] = self.ema.value
-        if self._accumulating:
-            state['acc'] = self.grad_accum.value
-            state['acc_count'] = self.accum_count.value
-        if self.skip_nonfinite:
-            state['skipped'] = self.skipped_steps.value
+        keys, access = self._memory()
+        values = access.read()
+        n = len(self.slots) + 1
+        state = {'step': values[0], 'slots': dict(zip(self.slots, values[1:n]))}
+        state.update(zip(keys, values[n:]))
         return state
 
     def _write_state(self, state, eager=False):
         """Write the optimizer's States; ``eager``: the values are concrete arrays that the compiled step returned,
         so the fast writer may store them (it never checks for tracers)."""
-        write = _fastpath.value_writer() if eager else _fastpath.public_write
-        write(self.step_count, state['step'])
-        for s, st in self.slots.items():
-            write(st, state['slots'][s])
-        if self.use_ema:
-            write(self.ema, state['ema'])
-        if self._accumulating:
-            write(self.grad_accum, state['acc'])
-            write(self.accum_count, state['acc_count'])
-        if self.skip_nonfinite:
-            write(self.skipped_steps, state['skipped'])
+        keys, access = self._memory()
+        values = [state['step'], *map(state['slots'].__getitem__, self.slots), *map(state.__getitem__, keys)]
+        if eager:
+            access.write(values)
+        else:
+            for st, v in zip(access.states, values):
+                st.value = v
 
     def _pure_step(self, params, grads, state, sched=None, info=True, guard=False):
         """The whole update as a pure function of arrays: the one builder.

@@ -142,6 +142,32 @@ def test_a_parameter_value_the_user_holds_survives_the_next_update(kind):
     np.testing.assert_allclose(np.asarray(jax.tree.leaves(w.value)[0]), -0.45 - 0.5 * 2.71, rtol=1e-6)
 
 
+@pytest.mark.parametrize('step', ['eager', 'brainopt.jit'])
+def test_numpy_values_assigned_to_a_container_state_are_trained(step):
+    """A dict State that the user fills with numpy arrays between updates (the record of what the optimizer wrote
+    once looped forever on a numpy leaf). SIGALRM turns a hang into a failure."""
+    import signal
+
+    def hang(*_):
+        raise TimeoutError('the update did not return within 60 s')
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    try:
+        w = brainstate.ParamState({'a': jnp.ones(3), 'b': jnp.ones(2)})
+        opt = brainopt.SGD(lr=0.5).register_trainable_weights({'w': w})
+        g = {'w': {'a': jnp.ones(3), 'b': jnp.ones(2)}}
+        update = opt.update if step == 'eager' else brainopt.jit(lambda g: opt.update(g) and None)
+        update(g)
+        w.value = {'a': np.full(3, 4.0, np.float32), 'b': np.full(2, 4.0, np.float32)}
+        update(g)
+        update(g)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    for leaf in jax.tree.leaves(w.value):
+        np.testing.assert_array_equal(np.asarray(leaf), 3.0)      # 4 - 0.5 - 0.5: exact in float32
+
+
 def test_eager_info_is_deferred_and_equals_the_numpy_norm():
     w = brainstate.ParamState(jnp.ones((2, 3)))
     b = brainstate.ParamState(jnp.ones(3))
