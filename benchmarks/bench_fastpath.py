@@ -34,23 +34,21 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
 import brainopt  # noqa: E402
-from brainopt import _fastpath  # noqa: E402
+from brainopt import _eager, _fastpath  # noqa: E402
 
 CASES = {'small': [(64, 64)] * 50, 'many': [(100, 250)] * 400, 'large': [(10_000_000,)]}
 FAST = _fastpath._INTERNALS
 
 
-class _NeverDonate:
-    """An ownership record that owns nothing: every parameter is passed undonated."""
+class _NeverDonate(_eager.Ownership):
+    """An ownership record that owns nothing: every parameter is passed as it is, to a step that donates none."""
 
-    def prepare(self, params, grads):
+    @staticmethod
+    def donatable(entries, params, fresh, grads):
         return params
 
-    def remember(self, params):
-        pass
-
-    def forget(self):
-        pass
+    def write(self, entries, values):
+        self._layout(entries).write(values)
 
 
 def _opt(name):

@@ -33,7 +33,6 @@ import numpy as np  # noqa: E402
 
 import brainopt  # noqa: E402
 from brainopt import _registry as registry  # noqa: E402
-from brainopt import optimizer as engine  # noqa: E402
 
 
 def med_us(fn, n):
@@ -49,7 +48,7 @@ def med_us(fn, n):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--optimizer', default='adadelta', choices=['adadelta', 'adagrad'])
+    ap.add_argument('--optimizer', default='adadelta', choices=['adadelta', 'adagrad', 'adam', 'sgdm'])
     ap.add_argument('--tensors', type=int, default=50)
     ap.add_argument('--repeats', type=int, default=300)
     ap.add_argument('--top', type=int, default=20)
@@ -62,34 +61,45 @@ def main(argv=None):
     grads = {k: jnp.asarray(0.1 * rng.standard_normal((64, 64), dtype=np.float32)) for k in states}
     if args.optimizer == 'adadelta':
         opt = brainopt.Adadelta(lr=1.0, rho=0.9, eps=1e-6)
-    else:
+    elif args.optimizer == 'adagrad':
         opt = brainopt.Adagrad(lr=0.01, initial_accumulator_value=0.1, eps=1e-10)
+    elif args.optimizer == 'adam':
+        opt = brainopt.Adam(lr=1e-3)
+    else:
+        opt = brainopt.SGD(lr=0.01, momentum=0.9)
     opt.register_trainable_weights(states)
     w = opt._weights
     n = args.repeats
 
     def full():
-        jax.block_until_ready((opt.update(grads), [s.value for s in states.values()]))
+        opt.update(grads)        # (its UpdateInfo unread: the norm is computed only if read)
+        jax.block_until_ready([s.value for s in states.values()])
+
+    own = opt._ownership
+    sched = [g.source.values() for g in opt._groups]
 
     def compiled_only():
-        params = registry.read_params(w.entries)
-        out = opt._compiled(params, g, opt._read_state())
-        opt._write_state(out[1])
-        registry.write_params(w.entries, out[0])
-        jax.block_until_ready(out)
+        params, fresh, _ = own.read(w.entries)
+        flat, treedef = jax.tree_util.tree_flatten(grads)
+        out = opt._compiled(own.donatable(w.entries, params, fresh), flat, treedef, opt._read_state(), sched, False)
+        del params, flat
+        values = own.values(w.entries, out[0])
+        own.write(w.entries, values)
+        opt._write_state(out[1], eager=True)
+        jax.block_until_ready(values)
 
-    g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads)
-    params = registry.read_params(w.entries)
-    state = opt._read_state()
+    flat, treedef = jax.tree_util.tree_flatten(grads)
     phases = [
         ('opt.update(grads) + block (whole call)', full),
-        ('  registry.match_grads', lambda: registry.match_grads(w.entries, w.by_path, w.prefixes, grads)),
-        ('  registry.read_params', lambda: registry.read_params(w.entries)),
+        ('  Ownership.read (parameters, what may be donated)', lambda: own.read(w.entries)),
+        ('  jax.tree_util.tree_flatten(grads)', lambda: jax.tree_util.tree_flatten(grads)),
+        ('  registry.known_layout (gradients seen before)',
+         lambda: registry.known_layout(w.grad_layouts, treedef, flat, len(w.entries))),
+        ('  registry.match_grads (what a new layout costs)',
+         lambda: registry.match_grads(w.entries, w.by_path, w.prefixes, grads)),
         ('  opt._read_state', opt._read_state),
-        ('  _is_traced(g, params, state)', lambda: engine._is_traced(g, params, state)),
-        ('  registry.write_params (same values)', lambda: registry.write_params(w.entries, params)),
-        ('  opt._write_state (same values)', lambda: opt._write_state(opt._read_state())),
-        ('compiled step + read/write + block (no match_grads, no _is_traced)', compiled_only),
+        ('  opt._write_state (same values)', lambda: opt._write_state(opt._read_state(), eager=True)),
+        ('compiled step + reads/writes + block (no checks)', compiled_only),
     ]
     print(f'\n{type(opt).__name__}, {args.tensors} x (64, 64) float32, {n} repeats per line')
     rows = []

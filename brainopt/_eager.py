@@ -175,25 +175,26 @@ class Ownership:
         return self.access
 
     def read(self, entries):
-        """``(params, fresh)``: the parameters ``{leaf name: array}`` as their States hold them, and per entry
-        whether its value is the one this optimizer wrote last, which nothing else has referenced since."""
+        """``(params, fresh, traced)``: the parameters ``{leaf name: array}`` as their States hold them; per entry
+        whether its value is the one this optimizer wrote last, which nothing else has referenced since; and
+        whether any parameter is a tracer (read inside a brainstate transformation)."""
         values = self._layout(entries).read()
         fresh, _ = self.written.check(self.names, values)     # (before anything else holds the values: counted)
         if self.simple and set(map(type, values)) <= _ARRAY:
-            return dict(zip(self.names, values)), fresh
-        return registry.params_of(entries, values), fresh
+            return dict(zip(self.names, values)), fresh, False
+        params = registry.params_of(entries, values)
+        return params, fresh, any(issubclass(t, jax.core.Tracer) for t in set(map(type, params.values())))
 
     @staticmethod
-    def donatable(entries, params, fresh, grads):
-        """``params`` safe to donate: each one not ``fresh``, or passed as a gradient as well, is replaced by a
-        copy (a new dict where any is)."""
-        grad_ids = set(map(id, grads.values()))
-        if all(fresh) and grad_ids.isdisjoint(map(id, params.values())):
+    def donatable(entries, params, fresh):
+        """``params`` safe to donate: each one not ``fresh`` is replaced by a copy (in a new dict). A parameter's
+        array that is also passed as a gradient is never fresh: the gradients hold a reference to it."""
+        if all(fresh):
             return params
         params = dict(params)
         for e, ok in zip(entries, fresh):
-            for leaf in e.leaves:
-                if not ok or id(params[leaf]) in grad_ids:     # (a gradient passed again is counted: not fresh)
+            if not ok:
+                for leaf in e.leaves:
                     params[leaf] = jnp.array(params[leaf], copy=True)
         return params
 

@@ -195,6 +195,17 @@ def match_grads(entries: List[Entry], by_path: Dict[Tuple, Entry], prefixes, gra
     return out
 
 
+def known_layout(cache, treedef, flat, count) -> bool:
+    """Whether gradients flattened to ``(flat, treedef)`` have a structure that :func:`match_grads` matched before
+    (with this ``cache``, for ``count`` registered States) and leaves of the same shapes and dtypes: then they
+    match again, leaf for leaf, without a look at their keys."""
+    layout = cache.get((treedef, count))
+    try:
+        return layout is not None and tuple(map(_aval, flat)) == layout[1]
+    except AttributeError:       # a leaf that is not an array
+        return False
+
+
 def _match_grads(entries, by_path, prefixes, grads):
     if not isinstance(grads, Mapping):
         raise TypeError(f'update: grads must be a dict keyed like the registered weights, '

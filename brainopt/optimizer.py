@@ -13,7 +13,6 @@ Every shared feature is applied here, once, in this order (``docs/concepts.md``)
 """
 import functools
 import inspect
-import itertools
 import numbers
 from collections.abc import Mapping
 from typing import Any, Dict, List, NamedTuple, Optional
@@ -287,8 +286,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         self._memory_access = None
         # the eager path: one cached computation that donates the parameters this optimizer wrote (argument 0,
         # see _eager.Ownership) and its own buffers (argument 2); UpdateInfo's reductions are deferred
-        self._compiled = jax.jit(functools.partial(self._pure_step, info=False, guard=True), donate_argnums=(0, 2))
-        self._grad_info = jax.jit(self._grad_norm_finite)
+        self._compiled = jax.jit(self._eager_step, donate_argnums=(0, 3), static_argnums=(2, 5))
+        self._grad_info = jax.jit(lambda grads: self._grad_norm_finite(self._match(grads)))
         if not hasattr(self, '_ownership'):
             self._ownership = _eager.Ownership()
 
@@ -489,19 +488,27 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         w = self._weights
         own = self._ownership
         self._check_registered()
-        params, fresh = own.read(w.entries)
-        g = self._match(grads)
+        params, fresh, traced = own.read(w.entries)
         state = self._read_state()
         sched = [g.source.values() for g in self._groups]
-        if _is_traced(sched) or any(issubclass(t, jax.core.Tracer) for t in
-                                    set(map(type, itertools.chain(g.values(), params.values(), [state['step']])))):
-            new_params, new_state, info = self._pure_step(params, g, state, sched)
+        try:
+            flat, treedef = jax.tree_util.tree_flatten(grads)
+            matched = False
+        except Exception:  # noqa: BLE001 - dict keys that jax cannot sort: matched here, by name
+            flat, treedef = jax.tree_util.tree_flatten(self._match(grads))
+            matched = True
+        if traced or type(state['step']) is not _eager._ArrayImpl or _is_traced(sched) or \
+                any(issubclass(t, jax.core.Tracer) for t in set(map(type, flat))):    # inside a transformation
+            del flat
+            new_params, new_state, info = self._pure_step(params, self._match(grads), state, sched)
             registry.write_params(w.entries, new_params)
             self._write_state(new_state)
             return info
-        new_params, new_state, info, lr_ok = self._compiled(own.donatable(w.entries, params, fresh, g), g, state,
-                                                            sched)
-        del params
+        if not matched and not registry.known_layout(w.grad_layouts, treedef, flat, len(w.entries)):
+            self._match(grads)     # checked before anything is compiled (an error names the path); layout noted
+        new_params, new_state, info, lr_ok = self._compiled(own.donatable(w.entries, params, fresh), flat, treedef,
+                                                            state, sched, matched)
+        del params, flat
         if any(issubclass(t, jax.core.Tracer) for t in set(map(type, new_params.values()))):
             registry.write_params(w.entries, new_params)    # inside a raw jax.jit: refused with brainstate's reason
         values = own.values(w.entries, new_params)
@@ -511,10 +518,19 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         self._write_state(new_state, eager=True)
         if lr_ok is not None and not bool(lr_ok):
             raise self._bad_lr_error()       # the step left everything as it was
-        reductions = _eager.Deferred(functools.partial(self._grad_info, g))
+        reductions = _eager.Deferred(functools.partial(self._grad_info, grads))
         return info._replace(
             grad_norm=_eager.Deferred(lambda: reductions.value[0]),
             finite=info.finite if info.finite is not None else _eager.Deferred(lambda: reductions.value[1]))
+
+    def _eager_step(self, params, flat_grads, treedef, state, sched, matched=False):
+        """The eager path's compiled step. It takes the gradients as the caller gave them (flattened) and matches
+        them to the parameters while it is traced: a call whose gradients have the structure, shapes and dtypes of
+        an earlier one does nothing in Python for them (jax checks its signature), and any other traces again,
+        where :meth:`_match` checks them. ``matched``: the gradients are already ``{leaf name: array}``."""
+        grads = treedef.unflatten(flat_grads)
+        return self._pure_step(params, grads if matched else self._match(grads), state, sched, info=False,
+                               guard=True)
 
     def _check_registered(self):
         if not self._weights.entries:

@@ -192,8 +192,8 @@ def test_compiled_updates_move_no_more_than_their_slots_need():
                        (lambda: brainopt.Adagrad(1e-2), 28), (lambda: brainopt.SGD(1e-2, momentum=0.9), 24)]:
         opt = make().register_trainable_weights({'w': brainstate.ParamState(jnp.ones(n))})
         w = opt._weights
-        compiled = opt._compiled.lower(registry.read_params(w.entries), {'w': jnp.ones(n)}, opt._read_state(),
-                                       [{}]).compile()
+        compiled = opt._compiled.lower(registry.read_params(w.entries), *jax.tree_util.tree_flatten({'w': jnp.ones(n)}),
+                                       opt._read_state(), [{}]).compile()
         cost = compiled.cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
         name = type(opt).__name__
@@ -301,3 +301,18 @@ def test_train_step_equals_grad_then_update_and_donates():
         assert_ulp_close(np.float32(a), np.float32(b), cross_program_ulps(t + 1), err_msg=f'loss {t}')
     assert_trees_ulp_close(w1, w0, cross_program_ulps(4), err_msg='weight')
     assert_ulp_close(v1, v0, cross_program_ulps(4), err_msg='exp_avg_sq')
+
+
+def test_gradients_whose_keys_jax_cannot_sort_still_train_and_fail_clearly():
+    """``('a', 0)`` and ``('a', 'x')`` cannot be sorted (jax flattens a dict in key order): the eager path matches
+    such gradients by name before its compiled step instead of handing jax the dict."""
+    s1, s2 = brainstate.ParamState(jnp.ones(2)), brainstate.ParamState(jnp.ones(3))
+    opt = brainopt.SGD(lr=0.5).register_trainable_weights({('a', 0): s1, ('a', 'x'): s2})
+    g = {('a', 0): jnp.ones(2), ('a', 'x'): jnp.ones(3)}
+    for _ in range(3):
+        opt.update(g)
+    np.testing.assert_array_equal(np.asarray(s1.value), -0.5)     # 1 - 3 * 0.5: exact
+    np.testing.assert_array_equal(np.asarray(s2.value), -0.5)
+    with pytest.raises(KeyError, match="unknown parameter path 'a.y'"):
+        opt.update({('a', 0): jnp.ones(2), ('a', 'y'): jnp.ones(3)})
+    np.testing.assert_array_equal(np.asarray(s2.value), -0.5)
