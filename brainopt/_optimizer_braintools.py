@@ -8,6 +8,15 @@ silently ignored, and is refused instead.
 __all__ = []
 
 
+#: the shared options that a built optimizer's update is compiled with: assigning one afterwards is refused (it
+#: would be silently ignored by every compiled step); the learning rate and a group's weight decay are set with
+#: ``set_lr`` / ``opt.lr = ...`` and ``opt.param_groups[i][...] = ...``
+FIXED_OPTIONS = frozenset(['weight_decay', 'weight_decay_mode', 'weight_decay_exclude', 'grad_clip_value',
+                           'grad_clip_norm', 'grad_clip_norm_per_param', 'use_ema', 'ema_momentum',
+                           'ema_overwrite_frequency', 'loss_scale_factor', 'gradient_accumulation_steps',
+                           'skip_nonfinite', 'count_calls', 'state_dtype'])
+
+
 class BraintoolsNamesMixin:
     """``base_lr``, ``get_last_lr()``, ``lr_scheduler``, ``schedulers`` and the rule's hyperparameters."""
 
@@ -56,4 +65,17 @@ class BraintoolsNamesMixin:
                 f'{type(self).__name__}.{name} is read-only: the update is compiled with {name}='
                 f'{getattr(self, name)!r}, and changing a hyperparameter of a built optimizer is not supported '
                 f'yet; build a new optimizer with {name}={value!r} and load this one\'s state_dict() into it')
+        if name in FIXED_OPTIONS and name in self.__dict__:
+            hint = (" (a parameter group's decay: opt.param_groups[i]['weight_decay'] = ...)"
+                    if name == 'weight_decay' else '')
+            raise AttributeError(
+                f'{type(self).__name__}.{name} cannot be changed after construction: the update (eager, and every '
+                f'step compiled with brainstate.transform.jit or brainopt.jit) is built with {name}='
+                f'{self.__dict__[name]!r} and would silently keep it. Build a new optimizer with {name}={value!r} '
+                f'and load this one\'s state_dict() into it{hint}')
         super().__setattr__(name, value)
+
+    def _replace_option(self, name, value):
+        """Set a shared option that a dialect's own method changes (Keras's ``exclude_from_weight_decay``); the
+        caller resets what was compiled with the old value."""
+        object.__setattr__(self, name, value)

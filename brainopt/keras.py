@@ -141,7 +141,7 @@ class _Keras:
                 return True
             return any(id(e.state) in ids and path in e.leaves for e in weights.entries)
 
-        self.weight_decay_exclude = excluded if (ids or pattern is not None) else None
+        self._replace_option('weight_decay_exclude', excluded if (ids or pattern is not None) else None)
         self._decay_mask = _decay.decay_mask(weights.leaf_names, self.weight_decay_exclude)
         self._reset_compiled()
 

@@ -14,6 +14,9 @@ Every shared feature is applied here, once, in this order (``docs/concepts.md``)
 import functools
 import inspect
 import numbers
+import os
+import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any, Dict, List, NamedTuple, Optional
 
@@ -95,6 +98,47 @@ class _Group:
         self.source, self.lr, self.weight_decay = source, lr, weight_decay
         self.paths = []          # dotted paths of its States
         self.leaves = []         # dotted names of its arrays
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` of a warning that names the first frame outside brainopt (the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+class _ParamGroup(dict):
+    """One entry of ``opt.param_groups``. torch's idiom ``group['lr'] = value`` (manual warm-up and decay) sets
+    the group's learning rate, as ``opt.set_lr(value, group=i)``; ``group['weight_decay'] = value`` its decay.
+    Any other change is refused: it would change nothing."""
+
+    def __init__(self, opt, index, items):
+        super().__init__(items)
+        self._opt, self._index = opt, index
+
+    def __setitem__(self, key, value):
+        if key == 'lr':
+            self._opt.set_lr(value, self._index)
+        elif key == 'weight_decay':
+            self._opt._set_group_decay(value, self._index)
+        else:
+            raise KeyError(f"{type(self._opt).__name__}.param_groups[{self._index}][{key!r}] cannot be assigned: "
+                           f"a group's 'lr' and 'weight_decay' can; States join a group with add_param_group")
+        super().__setitem__(key, value)
+
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(f'{type(self._opt).__name__}.param_groups[{self._index}]: a parameter group\'s entries '
+                        f'cannot be removed')
+
+    __delitem__ = pop = popitem = clear = setdefault = _refuse
 
 
 class _Weights:
@@ -257,7 +301,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                                           for n, f in by_leaf.items()}}
         self._label_slots()
         self._reset_compiled()
-
+        self._warn_if_compiled('learning rate', value, group)
 
     @property
     def _schedule(self):
@@ -310,13 +354,38 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
 
     @property
     def param_groups(self):
-        """The parameter groups, each ``{'params': [paths], 'lr': ..., 'weight_decay': ...}`` (a copy).
+        """The parameter groups, each ``{'params': [paths], 'lr': ..., 'weight_decay': ...}``.
+
+        As in torch, ``opt.param_groups[i]['lr'] = value`` sets a group's
+        learning rate (as :meth:`set_lr`) and ``['weight_decay'] = value`` its
+        weight decay; nothing else may be assigned. A step already compiled
+        (``brainstate.transform.jit``, ``brainopt.jit``) keeps the values it was
+        traced with until it is traced again: a warning says so, and the
+        step's ``clear_cache()`` makes it use the new ones.
 
         Group 0 holds what :meth:`register_trainable_weights` registered;
         :meth:`add_param_group` adds the others. Change a group's learning rate
         with :meth:`set_lr`.
         """
-        return [{'params': list(g.paths), 'lr': g.lr, 'weight_decay': g.weight_decay} for g in self._groups]
+        return [_ParamGroup(self, i, {'params': list(g.paths), 'lr': g.lr, 'weight_decay': g.weight_decay})
+                for i, g in enumerate(self._groups)]
+
+    def _set_group_decay(self, value, group):
+        """``param_groups[group]['weight_decay'] = value``."""
+        owner = f'{type(self).__name__}.param_groups[{group}]'
+        self._groups[group].weight_decay = check.real('weight_decay', value, low=0., owner=owner)
+        self._reset_compiled()
+        self._warn_if_compiled('weight_decay', value, group)
+
+    def _warn_if_compiled(self, what, value, group):
+        """A value changed after a step compiled outside (brainstate.transform.jit, brainopt.jit) traced this
+        optimizer: that step keeps the old value until it is traced again. Never silent."""
+        if self.__dict__.get('_traced'):
+            where = '' if len(self._groups) == 1 else f' of parameter group {group}'
+            warnings.warn(f'{type(self).__name__}: the {what}{where} is now {describe(value)}, but a step compiled '
+                          f'before (brainstate.transform.jit, brainopt.jit) keeps the value it was traced with until '
+                          f'it is traced again: call its clear_cache() before its next call. The eager update uses '
+                          f'the new value.', UserWarning, stacklevel=_user_stacklevel())
 
     # -- registration ---------------------------------------------------------------------
     def register_trainable_weights(self, states: Any) -> 'Optimizer':
@@ -501,6 +570,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                 any(issubclass(t, jax.core.Tracer) for t in set(map(type, flat))):    # inside a transformation
             del flat
             new_params, new_state, info = self._pure_step(params, self._match(grads), state, sched)
+            self.__dict__['_traced'] = True       # (see _warn_if_compiled)
             registry.write_params(w.entries, new_params)
             self._write_state(new_state)
             return info

@@ -1,0 +1,125 @@
+"""What a user assigns to a built optimizer is used, or refused with a clear error; never silently ignored
+(issue 21, first part).
+
+- torch's idiom ``for g in opt.param_groups: g['lr'] = ...`` (manual warm-up and decay) and
+  ``g['weight_decay'] = ...``: golden values from torch.optim 2.13 doing the same mid-run;
+- shared options (``opt.weight_decay = ...``, ``opt.grad_clip_norm = ...``): refused, naming the option and how to
+  get it, nothing changed (they were ignored by every compiled step, the eager one included);
+- a learning rate changed after a step compiled with brainstate.transform.jit traced the optimizer: a warning
+  (that step keeps its traced rate), and the step's ``clear_cache()`` makes it use the new rate (numpy formula).
+"""
+import warnings
+
+import brainstate
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import brainopt
+from brainopt._optimizer_braintools import FIXED_OPTIONS
+
+W0 = np.array([1.0, -2.0, 0.5], np.float32)
+B0 = np.array([0.25, 3.0], np.float32)
+
+
+def _grads(t):
+    return {'w': np.cos(np.arange(3, dtype=np.float32) + t), 'b': np.sin(np.arange(2, dtype=np.float32) - t)}
+
+
+def _torch(name, defaults, groups, change, steps=6, at=3):
+    params = {'w': torch.tensor(W0, requires_grad=True), 'b': torch.tensor(B0, requires_grad=True)}
+    opt = getattr(torch.optim, name)([{'params': [params[n] for n in names], **kw} for names, kw in groups],
+                                     **defaults)
+    for t in range(steps):
+        if t == at:
+            for i, key, value in change:
+                opt.param_groups[i][key] = value
+        for n, g in _grads(t).items():
+            params[n].grad = torch.tensor(g)
+        opt.step()
+    return {n: p.detach().numpy() for n, p in params.items()}
+
+
+def _brainopt(name, defaults, groups, change, steps=6, at=3):
+    states = {'w': brainstate.ParamState(jnp.asarray(W0)), 'b': brainstate.ParamState(jnp.asarray(B0))}
+    opt = getattr(brainopt, name)(**defaults)
+    (first, _), rest = groups[0], groups[1:]
+    opt.register_trainable_weights({n: states[n] for n in first})
+    for names, kw in rest:
+        opt.add_param_group({n: states[n] for n in names}, **kw)
+    for t in range(steps):
+        if t == at:
+            for i, key, value in change:
+                opt.param_groups[i][key] = value
+        opt.update({n: jnp.asarray(g) for n, g in _grads(t).items()})
+    return {n: np.asarray(s.value) for n, s in states.items()}
+
+
+CASES = [
+    ('SGD', dict(lr=0.1, momentum=0.9), [(['w'], {}), (['b'], dict(lr=0.01))], [(1, 'lr', 0.5)]),
+    ('SGD', dict(lr=0.1, weight_decay=0.1), [(['w'], {}), (['b'], {})], [(0, 'lr', 0.02), (1, 'weight_decay', 0.7)]),
+    ('Adam', dict(lr=0.05), [(['w', 'b'], {})], [(0, 'lr', 0.2)]),
+    ('AdamW', dict(lr=0.05, weight_decay=0.1), [(['w'], {}), (['b'], {})], [(1, 'weight_decay', 0.0)]),
+]
+
+
+@pytest.mark.parametrize('name,defaults,groups,change', CASES, ids=[c[0] for c in CASES])
+def test_param_groups_assignment_equals_torch(name, defaults, groups, change):
+    ours, theirs = _brainopt(name, defaults, groups, change), _torch(name, defaults, groups, change)
+    for n in theirs:
+        # six float32 steps, a few roundings each, |p| <= 3: well within 2e-6 relative (~16 ulps)
+        np.testing.assert_allclose(ours[n], theirs[n], rtol=2e-6, atol=1e-7, err_msg=n)
+
+
+@pytest.mark.parametrize('option', sorted(FIXED_OPTIONS))
+def test_a_shared_option_assigned_after_construction_is_refused(option):
+    w = brainstate.ParamState(jnp.asarray(W0))
+    opt = brainopt.SGD(lr=0.1, weight_decay=0.1).register_trainable_weights({'w': w})
+    opt.update({'w': jnp.ones(3)})
+    before = getattr(opt, option)
+    with pytest.raises(AttributeError) as e:
+        setattr(opt, option, 0.5)
+    message = str(e.value)
+    assert f'SGD.{option} cannot be changed after construction' in message and 'state_dict()' in message, message
+    assert getattr(opt, option) is before
+    opt.update({'w': jnp.ones(3)})
+    # two plain SGD steps with decay 0.1 (coupled, as torch): p <- p - 0.1 * (1 + 0.1 p), twice
+    p = W0.astype(np.float64)
+    for _ in range(2):
+        p = p - 0.1 * (1.0 + 0.1 * p)
+    np.testing.assert_allclose(np.asarray(w.value), p, rtol=1e-6)
+
+
+def test_other_param_group_changes_are_refused():
+    opt = brainopt.SGD(lr=0.1).register_trainable_weights({'w': brainstate.ParamState(jnp.ones(2))})
+    group = opt.param_groups[0]
+    with pytest.raises(KeyError, match=r"param_groups\[0\]\['momentum'\] cannot be assigned"):
+        group['momentum'] = 0.9
+    with pytest.raises(TypeError, match='cannot be removed'):
+        del group['lr']
+    with pytest.raises(ValueError, match='weight_decay'):
+        group['weight_decay'] = -1.0
+    assert opt.param_groups[0]['weight_decay'] == 0.0
+    group.update(lr=0.3)
+    assert float(opt.lr) == 0.3
+
+
+def test_a_rate_changed_after_a_compiled_step_warns_and_clear_cache_applies_it():
+    w = brainstate.ParamState(jnp.zeros(2))
+    opt = brainopt.SGD(lr=0.1).register_trainable_weights({'w': w})
+    step = brainstate.transform.jit(lambda g: opt.update(g) and None)
+    g = {'w': jnp.ones(2)}
+    step(g)
+    with pytest.warns(UserWarning, match='keeps the value it was traced with.*clear_cache'):
+        opt.param_groups[0]['lr'] = 0.5
+    with pytest.warns(UserWarning, match='clear_cache'):
+        opt.lr = 0.25
+    step.clear_cache()
+    step(g)
+    np.testing.assert_allclose(np.asarray(w.value), -0.1 - 0.25, rtol=1e-6)   # the new rate: 0 - 0.1 - 0.25
+    eager = brainopt.SGD(lr=0.1).register_trainable_weights({'w': brainstate.ParamState(jnp.zeros(2))})
+    eager.update(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')      # never traced: nothing to warn about
+        eager.lr = 0.5
