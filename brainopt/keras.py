@@ -36,6 +36,7 @@ Examples
 >>> [round(float(x), 6) for x in w.value], int(opt.iterations)
 ([0.85, -2.0], 1)
 """
+import functools
 import inspect
 import re
 import warnings
@@ -102,7 +103,27 @@ class _Keras:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if '__init__' in cls.__dict__:      # NaN and +-inf refused under this dialect's argument names
-            cls.__init__ = check.finite_arguments(cls.__dict__['__init__'])
+            init = check.finite_arguments(cls.__dict__['__init__'])
+            # Keras's constructor arguments (beta_1, epsilon, clipnorm, ...) are fixed once built: assigning one
+            # would make an attribute that no update reads (learning_rate is a property: it sets the rate)
+            fixed = (frozenset(inspect.signature(cls.__dict__['__init__']).parameters) | set(_BASE_DEFAULTS)) - \
+                {'self', 'learning_rate', 'name', 'kwargs'}
+
+            @functools.wraps(init)
+            def __init__(self, *args, **kw):
+                init(self, *args, **kw)
+                if type(self) is cls:
+                    self.__dict__['_keras_fixed'] = fixed
+            cls.__init__ = __init__
+
+    def __setattr__(self, name, value):
+        if name in self.__dict__.get('_keras_fixed', ()):
+            raise AttributeError(
+                f'{type(self).__name__}.{name} cannot be changed after construction: the update (eager, and every '
+                f'compiled step) is built with the {name} given to the constructor, and an assigned value would be '
+                f'silently ignored. Build a new optimizer with {name}={value!r} and load this one\'s state_dict() '
+                f'into it (the learning rate can be set: optimizer.learning_rate = ...)')
+        super().__setattr__(name, value)
 
     @property
     def iterations(self):

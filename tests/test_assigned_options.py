@@ -123,3 +123,25 @@ def test_a_rate_changed_after_a_compiled_step_warns_and_clear_cache_applies_it()
     with warnings.catch_warnings():
         warnings.simplefilter('error')      # never traced: nothing to warn about
         eager.lr = 0.5
+
+
+@pytest.mark.parametrize('cls_name', ['Adam', 'AdamW', 'SGD', 'RMSprop', 'Adafactor', 'Lion', 'Ftrl'])
+def test_keras_constructor_arguments_are_fixed_and_learning_rate_is_not(cls_name):
+    """In brainopt.keras an assigned ``beta_1`` or ``clipnorm`` made an attribute that no update read."""
+    import inspect
+
+    import brainopt.keras as K
+    cls = getattr(K, cls_name)
+    w = brainstate.ParamState(jnp.zeros(2))
+    opt = cls(learning_rate=0.1)
+    opt.register_trainable_weights({'w': w})
+    names = [n for n in inspect.signature(cls.__init__).parameters
+             if n not in ('self', 'learning_rate', 'name', 'kwargs')] + ['clipnorm', 'global_clipnorm', 'clipvalue']
+    for name in names:
+        with pytest.raises(AttributeError, match=f'{cls_name}.{name} cannot be changed after construction'):
+            setattr(opt, name, 0.3)
+    if cls_name == 'SGD':
+        opt.update({'w': jnp.ones(2)})
+        opt.learning_rate = 0.5
+        opt.update({'w': jnp.ones(2)})
+        np.testing.assert_allclose(np.asarray(w.value), -0.6, rtol=1e-6)     # 0 - 0.1 - 0.5
