@@ -165,6 +165,7 @@ class _Keras:
         self._replace_option('weight_decay_exclude', excluded if (ids or pattern is not None) else None)
         self._decay_mask = _decay.decay_mask(weights.leaf_names, self.weight_decay_exclude)
         self._reset_compiled()
+        self._warn_if_compiled('set of parameters excluded from weight decay', var_names or var_list, 0)
 
     def finalize_variable_values(self, var_list=None):
         """With ``use_ema``, overwrite the parameters with their moving averages (else nothing)."""

@@ -329,7 +329,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
     def _reset_compiled(self):
         self._memory_access = None
         # the eager path: one cached computation that donates the parameters this optimizer wrote (argument 0,
-        # see _eager.Ownership) and its own buffers (argument 2); UpdateInfo's reductions are deferred
+        # see _eager.Ownership) and its own buffers (argument 3); UpdateInfo's reductions are deferred
         self._compiled = jax.jit(self._eager_step, donate_argnums=(0, 3), static_argnums=(2, 5))
         self._grad_info = jax.jit(lambda grads: self._grad_norm_finite(self._match(grads)))
         if not hasattr(self, '_ownership'):

@@ -145,3 +145,14 @@ def test_keras_constructor_arguments_are_fixed_and_learning_rate_is_not(cls_name
         opt.learning_rate = 0.5
         opt.update({'w': jnp.ones(2)})
         np.testing.assert_allclose(np.asarray(w.value), -0.6, rtol=1e-6)     # 0 - 0.1 - 0.5
+
+
+def test_keras_exclusions_changed_after_a_compiled_step_warn():
+    import brainopt.keras as K
+    w = brainstate.ParamState(jnp.ones(2))
+    opt = K.AdamW(learning_rate=0.1, weight_decay=0.5)
+    opt.register_trainable_weights({'w': w})
+    step = brainstate.transform.jit(lambda g: opt.update(g) and None)
+    step({'w': jnp.ones(2)})
+    with pytest.warns(UserWarning, match=r"excluded from weight decay is now \['w'\].*clear_cache"):
+        opt.exclude_from_weight_decay(var_names=['w'])
