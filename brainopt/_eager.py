@@ -143,10 +143,6 @@ class WrittenValues:
             return ok, all(same)
         return [all(ok[start:end]) for start, end in _bounds(layout)], all(same)
 
-    def unchanged(self, keys, values):
-        """``check(keys, values)[0]``."""
-        return self.check(keys, values)[0]
-
 
 class Ownership:
     """The parameter values that an optimizer wrote into its States on its last eager call, to tell which of them
@@ -213,9 +209,6 @@ class Ownership:
             self.written.note(self.names, values)
         else:             # a hook may keep what it was given: nothing is donated next time
             self.written.forget()
-
-    def forget(self):
-        self.written.forget()
 
 
 class Deferred:
