@@ -44,7 +44,7 @@ class _NeverDonate(_eager.Ownership):
     """An ownership record that owns nothing: every parameter is passed as it is, to a step that donates none."""
 
     @staticmethod
-    def donatable(entries, params, fresh, grads):
+    def donatable(entries, params, fresh):
         return params
 
     def write(self, entries, values):
@@ -63,7 +63,7 @@ def brainopt_call(name, shapes, public, donate):
     states = {f'w{i}': brainstate.ParamState(jnp.full(s, 0.1, jnp.float32)) for i, s in enumerate(shapes)}
     opt = _opt(name).register_trainable_weights(states)
     if not donate:
-        opt._compiled = jax.jit(functools.partial(opt._pure_step, info=False, guard=True), donate_argnums=(2,))
+        opt._compiled = jax.jit(opt._eager_step, donate_argnums=(3,), static_argnums=(2, 5))
         opt._ownership = _NeverDonate()
     grads = {k: jnp.full(s, 0.01, jnp.float32) for k, s in zip(states, shapes)}
 
