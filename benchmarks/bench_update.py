@@ -277,7 +277,7 @@ def analyse(spec, init_params, grads):
         return optax.apply_updates(params, updates), state
     from brainopt import _registry as registry
     lowered = {
-        'brainopt': lambda: opt._compiled.lower(registry.read_params(opt._weights.entries),
+        'brainopt': lambda: opt._compiled.lower(list(registry.read_params(opt._weights.entries).values()),
                                                 *jax.tree_util.tree_flatten(grads), opt._read_state(), [{}]),
         'optax': lambda: jax.jit(optax_step, donate_argnums=(0, 1)).lower(init_params, tx.init(init_params), grads),
     }

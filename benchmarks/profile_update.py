@@ -92,8 +92,9 @@ def main(argv=None):
     phases = [
         ('opt.update(grads) + block (whole call)', full),
         ('  Ownership.read (parameters, what may be donated)', lambda: own.read(w.entries)),
-        ('  jax.tree_util.tree_flatten(grads)', lambda: jax.tree_util.tree_flatten(grads)),
-        ('  registry.known_layout (gradients seen before)',
+        ('  opt._flat_grads (a flat dict with known keys)', lambda: opt._flat_grads(grads)),
+        ('  jax.tree_util.tree_flatten(grads) (any other tree)', lambda: jax.tree_util.tree_flatten(grads)),
+        ('  registry.known_layout (its layout seen before)',
          lambda: registry.known_layout(w.grad_layouts, treedef, flat, len(w.entries))),
         ('  registry.match_grads (what a new layout costs)',
          lambda: registry.match_grads(w.entries, w.by_path, w.prefixes, grads)),

@@ -158,6 +158,7 @@ class Ownership:
     def __init__(self):
         self.written = WrittenValues()
         self._entries, self._count = None, -1
+        self.fast = None        # StateAccess.fast() at the last read, for the write that follows it
 
     def _layout(self, entries):
         """The States of ``entries`` (the optimizer's list, which registration only appends to), read and written
@@ -167,44 +168,52 @@ class Ownership:
             self.access = _fastpath.StateAccess([e.state for e in entries])
             self.names = tuple(e.name for e in entries)
             self.simple = all(e.simple for e in entries)
+            self.leaf_names = tuple(n for e in entries for n in e.leaves)
             self.written.forget()
         return self.access
 
     def read(self, entries):
-        """``(params, fresh, traced)``: the parameters ``{leaf name: array}`` as their States hold them; per entry
-        whether its value is the one this optimizer wrote last, which nothing else has referenced since; and
-        whether any parameter is a tracer (read inside a brainstate transformation)."""
-        values = self._layout(entries).read()
+        """``(leaves, fresh, traced)``: the parameters as their States hold them, a list in the order of the leaf
+        names (``leaf_names``: each entry's leaves in turn); per entry whether its value is the one this optimizer
+        wrote last, which nothing else has referenced since; and whether any parameter is a tracer (read inside a
+        brainstate transformation). A list, not a dict keyed by name: at 50 parameters the dict costs more than
+        everything else that is read here."""
+        access = self._layout(entries)
+        self.fast = access.fast()       # (write() reuses it: nothing between the two runs user code)
+        values = access.read(self.fast)
         fresh, _ = self.written.check(self.names, values)     # (before anything else holds the values: counted)
         if self.simple and set(map(type, values)) <= _ARRAY:
-            return dict(zip(self.names, values)), fresh, False
-        params = registry.params_of(entries, values)
-        return params, fresh, any(issubclass(t, jax.core.Tracer) for t in set(map(type, params.values())))
+            return values, fresh, False
+        leaves = list(registry.params_of(entries, values).values())
+        return leaves, fresh, any(issubclass(t, jax.core.Tracer) for t in set(map(type, leaves)))
 
     @staticmethod
-    def donatable(entries, params, fresh):
-        """``params`` safe to donate: each one not ``fresh`` is replaced by a copy (in a new dict). A parameter's
-        array that is also passed as a gradient is never fresh: the gradients hold a reference to it."""
+    def donatable(entries, leaves, fresh):
+        """``leaves`` safe to donate: those of an entry that is not ``fresh`` are replaced by copies (in a new list).
+        A parameter's array that is also passed as a gradient is never fresh: the gradients hold a reference to it."""
         if all(fresh):
-            return params
-        params = dict(params)
+            return leaves
+        leaves, start = list(leaves), 0
         for e, ok in zip(entries, fresh):
+            end = start + len(e.leaves)
             if not ok:
-                for leaf in e.leaves:
-                    params[leaf] = jnp.array(params[leaf], copy=True)
-        return params
+                leaves[start:end] = [jnp.array(x, copy=True) for x in leaves[start:end]]
+            start = end
+        return leaves
 
-    def values(self, entries, params):
-        """The States' new values (a list aligned with ``entries``) holding the parameters ``params``."""
+    def values(self, entries, leaves):
+        """The States' new values (a list aligned with ``entries``) holding the parameters ``leaves`` (a list, as
+        :meth:`read` returns; for plain arrays the list itself)."""
         self._layout(entries)
         if self.simple:
-            return list(map(params.__getitem__, self.names))
-        return registry.values_of(entries, params)
+            return leaves
+        return registry.values_of(entries, dict(zip(self.leaf_names, leaves)))
 
     def write(self, entries, values):
         """Write ``values`` (the States' new values, a list aligned with ``entries``; the caller holds no other
         reference to them) and note them."""
-        plain = self._layout(entries).write(values)
+        plain = self._layout(entries).write(values, self.fast)
+        self.fast = None
         if plain and _fastpath.REFCOUNTS:
             self.written.note(self.names, values)
         else:             # a hook may keep what it was given: nothing is donated next time

@@ -165,6 +165,7 @@ def write_values(states, values):
     return all([_store(classes, state, value) for state, value in zip(states, values)])   # (a list: every write)
 
 
+READ_WRITE = ('read', 'write_before', 'write_after')
 _VALUE, _MANAGER = operator.itemgetter('_value'), operator.itemgetter('_hooks_manager')
 _HAS_HOOKS = operator.attrgetter('_has_hooks')
 
@@ -191,17 +192,24 @@ class StateAccess:
                 all('_hooks_manager' in d and '_value' in d for d in self.dicts)
         return self.plain and not any(map(_HAS_HOOKS, map(_MANAGER, self.dicts)))
 
-    def read(self):
-        """``[state.value for state in states]``."""
-        if self._fast(('read',)):
+    def fast(self):
+        """Whether both :meth:`read` and :meth:`write` may take the fast path now (no trace runs, no hook of any
+        kind on these States or global): a caller that reads, computes without running user code, and writes
+        checks once and passes the answer to both."""
+        return self._fast(READ_WRITE)
+
+    def read(self, fast=None):
+        """``[state.value for state in states]``; ``fast``: what :meth:`fast` said just before (else checked)."""
+        if self._fast(('read',)) if fast is None else fast:
             values = list(map(_VALUE, self.dicts))
             if _INTERNALS[1] not in set(map(type, values)):
                 return values
         return read_values(self.states)
 
-    def write(self, values):
-        """``state.value = value`` for each pair, as :func:`write_values` (and its return value)."""
-        if not self._fast(('write_before', 'write_after')):
+    def write(self, values, fast=None):
+        """``state.value = value`` for each pair, as :func:`write_values` (and its return value); ``fast``: what
+        :meth:`fast` said when these States were read, with no user code run since (else checked)."""
+        if not (self._fast(('write_before', 'write_after')) if fast is None else fast):
             return write_values(self.states, values)
         for d, v in zip(self.dicts, values):
             d['_value'] = v

@@ -14,6 +14,7 @@ Every shared feature is applied here, once, in this order (``docs/concepts.md``)
 import functools
 import inspect
 import numbers
+import operator
 import os
 import sys
 import warnings
@@ -152,6 +153,8 @@ class _Weights:
         self.prefixes = set()
         self.leaf_names = []
         self.grad_layouts = {}   # gradient tree structures matched before (registry.match_grads)
+        # the keys of gradients given as a flat dict that jax flattens in its own order: (keys, treedef, count)
+        self.last_flat = None
 
 
 @with_shared_options
@@ -557,30 +560,32 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         w = self._weights
         own = self._ownership
         self._check_registered()
-        params, fresh, traced = own.read(w.entries)
+        params, fresh, traced = own.read(w.entries)     # (a list, in the order of w.leaf_names)
         state = self._read_state()
         sched = [g.source.values() for g in self._groups]
-        try:
-            flat, treedef = jax.tree_util.tree_flatten(grads)
-            matched = False
-        except Exception:  # noqa: BLE001 - dict keys that jax cannot sort: matched here, by name
-            flat, treedef = jax.tree_util.tree_flatten(self._match(grads))
-            matched = True
-        if traced or type(state['step']) is not _eager._ArrayImpl or _is_traced(sched) or \
-                any(issubclass(t, jax.core.Tracer) for t in set(map(type, flat))):    # inside a transformation
+        flat, treedef, matched = self._flat_grads(grads)
+        if traced or type(state['step']) is not _eager._ArrayImpl or (any(sched) and _is_traced(sched)) or \
+                (matched is not None and any(issubclass(t, jax.core.Tracer) for t in set(map(type, flat)))):
+            # inside a transformation (matched None: every leaf is a concrete array)
             del flat
-            new_params, new_state, info = self._pure_step(params, self._match(grads), state, sched)
+            new_params, new_state, info = self._pure_step(dict(zip(w.leaf_names, params)), self._match(grads),
+                                                          state, sched)
             self.__dict__['_traced'] = True       # (see _warn_if_compiled)
             registry.write_params(w.entries, new_params)
             self._write_state(new_state)
             return info
-        if not matched and not registry.known_layout(w.grad_layouts, treedef, flat, len(w.entries)):
+        if matched is None:
+            matched = False
+        elif not matched and not registry.known_layout(w.grad_layouts, treedef, flat, len(w.entries)):
             self._match(grads)     # checked before anything is compiled (an error names the path); layout noted
+        elif not matched and type(grads) is dict and len(grads) == len(flat) and \
+                all(map(operator.is_, flat, grads.values())):
+            w.last_flat = (tuple(grads), treedef, len(w.entries))
         new_params, new_state, info, lr_ok = self._compiled(own.donatable(w.entries, params, fresh), flat, treedef,
                                                             state, sched, matched)
         del params, flat
-        if any(issubclass(t, jax.core.Tracer) for t in set(map(type, new_params.values()))):
-            registry.write_params(w.entries, new_params)    # inside a raw jax.jit: refused with brainstate's reason
+        if isinstance(new_params[0], jax.core.Tracer):     # (then every output is one) inside a raw jax.jit:
+            registry.write_params(w.entries, dict(zip(w.leaf_names, new_params)))   # refused with brainstate's reason
         values = own.values(w.entries, new_params)
         del new_params       # (Ownership counts references: this list holds the new values, and nothing else here)
         own.write(w.entries, values)
@@ -593,14 +598,37 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             grad_norm=_eager.Deferred(lambda: reductions.value[0]),
             finite=info.finite if info.finite is not None else _eager.Deferred(lambda: reductions.value[1]))
 
+    def _flat_grads(self, grads):
+        """``(flat, treedef, matched)``: the gradients flattened as jax does (``matched`` False), or, for dict keys
+        that jax cannot sort, matched by name first (True). ``matched`` is None when they are a flat dict with the
+        keys and the order of a call's whose layout was known, and concrete arrays for values: jax would flatten them
+        to the list of values (a training loop's gradients: no tree walk). Their shapes and dtypes are not compared
+        here: the compiled step's signature does that, and one it has not seen traces it again, where
+        :meth:`_match` checks them."""
+        last = self._weights.last_flat
+        if last is not None and type(grads) is dict:
+            values = list(grads.values())
+            if set(map(type, values)) <= _eager._ARRAY and tuple(grads) == last[0] and \
+                    len(self._weights.entries) == last[2]:
+                return values, last[1], None
+        try:
+            flat, treedef = jax.tree_util.tree_flatten(grads)
+            return flat, treedef, False
+        except Exception:  # noqa: BLE001 - dict keys that jax cannot sort: matched here, by name
+            flat, treedef = jax.tree_util.tree_flatten(self._match(grads))
+            return flat, treedef, True
+
     def _eager_step(self, params, flat_grads, treedef, state, sched, matched=False):
-        """The eager path's compiled step. It takes the gradients as the caller gave them (flattened) and matches
-        them to the parameters while it is traced: a call whose gradients have the structure, shapes and dtypes of
-        an earlier one does nothing in Python for them (jax checks its signature), and any other traces again,
-        where :meth:`_match` checks them. ``matched``: the gradients are already ``{leaf name: array}``."""
+        """The eager path's compiled step (``params``: a list in the order of the leaf names). It takes the
+        gradients as the caller gave them (flattened) and matches them to the parameters while it is traced: a call
+        whose gradients have the structure, shapes and dtypes of an earlier one does nothing in Python for them (jax
+        checks its signature), and any other traces again, where :meth:`_match` checks them. ``matched``: the
+        gradients are already ``{leaf name: array}``."""
         grads = treedef.unflatten(flat_grads)
-        return self._pure_step(params, grads if matched else self._match(grads), state, sched, info=False,
-                               guard=True)
+        names = self._weights.leaf_names      # (registration only appends: the first len(params) are these)
+        new_params, *rest = self._pure_step(dict(zip(names, params)), grads if matched else self._match(grads),
+                                            state, sched, info=False, guard=True)
+        return [new_params[n] for n in names[:len(params)]], *rest
 
     def _check_registered(self):
         if not self._weights.entries:

@@ -192,7 +192,8 @@ def test_compiled_updates_move_no_more_than_their_slots_need():
                        (lambda: brainopt.Adagrad(1e-2), 28), (lambda: brainopt.SGD(1e-2, momentum=0.9), 24)]:
         opt = make().register_trainable_weights({'w': brainstate.ParamState(jnp.ones(n))})
         w = opt._weights
-        compiled = opt._compiled.lower(registry.read_params(w.entries), *jax.tree_util.tree_flatten({'w': jnp.ones(n)}),
+        params = list(registry.read_params(w.entries).values())
+        compiled = opt._compiled.lower(params, *jax.tree_util.tree_flatten({'w': jnp.ones(n)}),
                                        opt._read_state(), [{}]).compile()
         cost = compiled.cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
