@@ -178,8 +178,9 @@ class JittedFunction:
         return treedef, tuple(map(_aval, leaves))
 
     def _lookup(self, args, kwargs):
-        """``(_Trace, written values, read values, fresh)`` of this call (``fresh[i]``: written value ``i`` may be
-        donated); ``(None,) * 4`` inside another trace.
+        """``(_Trace, written values, read values, fresh, fast)`` of this call (``fresh[i]``: written value ``i`` may
+        be donated; ``fast``: the States' :meth:`~brainopt._fastpath.StateAccess.fast` for the write, when the call
+        will not trace, else None); ``(None,) * 5`` inside another trace.
 
         brainstate's ``get_state_trace`` abstracts every argument and every State's value on each call (about
         0.5 ms at 50 parameters with Adam's 100 accumulators); a call whose arguments have the key of an earlier one
@@ -189,18 +190,19 @@ class JittedFunction:
         key = self._arg_key(args, kwargs)
         trace = self._traces.get(key) if key is not None else None
         if trace is not None:
-            written, read = trace.split(trace.reader.read())
+            fast = trace.reader.fast()
+            written, read = trace.split(trace.reader.read(fast))
             fresh, same = self._owned.check(trace.keys, written)
             left = self._left
             if (same and left is not None and left[0] is trace and all(map(_is, read, left[1]))) or \
                     self._signature([written, read]) == trace.signature:
-                return trace, written, read, fresh
+                return trace, written, read, fresh, fast
             del written, read
         found = self.stateful_fun.get_state_trace(*args, **kwargs, compile_if_miss=True)
         states = tuple(found.states)
         values = _fastpath.read_values(states)
         if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((values, args, kwargs))):
-            return None, None, None, None
+            return None, None, None, None, None
         writes = {id(s) for s in found.get_write_states()}
         trace = _Trace(states, tuple(id(s) in writes for s in states))
         written, read = trace.split(values)
@@ -211,7 +213,7 @@ class JittedFunction:
                 if len(self._traces) >= 32:
                     self._traces.clear()
                 self._traces[key] = trace
-        return trace, written, read, self._owned.check(trace.keys, written)[0]
+        return trace, written, read, self._owned.check(trace.keys, written)[0], None
 
     def _leave(self, trace, written, read):
         """Note that the States hold ``written`` and ``read``, if they are known to have the signature ``trace``
@@ -233,7 +235,7 @@ class JittedFunction:
             return self.origin_fun(*args, **kwargs)
         if self._sharded:
             return self._brainstate_jit()(*args, **kwargs)
-        trace, written, read, fresh = self._lookup(args, kwargs)
+        trace, written, read, fresh, fast = self._lookup(args, kwargs)
         if trace is None:
             # inside another transformation (brainstate.transform.jit, for_loop, grad, vmap): nothing to donate
             return self._brainstate_jit()(*args, **kwargs)
@@ -254,7 +256,7 @@ class JittedFunction:
         # returns it unchanged)
         written = list(itertools.compress(new_values, mask))
         del new_values
-        plain = trace.writer.write(written)
+        plain = trace.writer.write(written, fast)     # (a known trace: no user code ran since the read)
         self._leave(trace, written, read)
         del read
         self._remember(trace, written, plain, out)
