@@ -584,7 +584,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         new_params, new_state, info, lr_ok = self._compiled(own.donatable(w.entries, params, fresh), flat, treedef,
                                                             state, sched, matched)
         del params, flat
-        if isinstance(new_params[0], jax.core.Tracer):     # (then every output is one) inside a raw jax.jit:
+        if isinstance(new_state['step'], jax.core.Tracer):  # (then every output is one) inside a raw jax.jit:
             registry.write_params(w.entries, dict(zip(w.leaf_names, new_params)))   # refused with brainstate's reason
         values = own.values(w.entries, new_params)
         del new_params       # (Ownership counts references: this list holds the new values, and nothing else here)

@@ -317,3 +317,29 @@ def test_gradients_whose_keys_jax_cannot_sort_still_train_and_fail_clearly():
     with pytest.raises(KeyError, match="unknown parameter path 'a.y'"):
         opt.update({('a', 0): jnp.ones(2), ('a', 'y'): jnp.ones(3)})
     np.testing.assert_array_equal(np.asarray(s2.value), -0.5)
+
+
+def test_gradients_of_a_known_layout_with_a_wrong_shape_fail_clearly_and_change_nothing():
+    """After a few updates the eager path stops walking gradients whose dict has the keys it saw before (their
+    shapes are left to the compiled step's signature): a wrong shape still raises the error naming the path, and
+    neither the parameters nor the step count move."""
+    a, b = brainstate.ParamState(jnp.ones(3)), brainstate.ParamState(jnp.ones((2, 2)))
+    opt = brainopt.Adam(lr=0.1).register_trainable_weights({'a': a, 'b': b})
+    for _ in range(3):
+        opt.update({'a': jnp.ones(3), 'b': jnp.ones((2, 2))})
+    before = [np.asarray(a.value).copy(), np.asarray(b.value).copy(), int(opt.step_count.value)]
+    with pytest.raises(ValueError, match=r"gradient for 'a' has shape \(4,\), expected \(3,\)"):
+        opt.update({'a': jnp.ones(4), 'b': jnp.ones((2, 2))})
+    np.testing.assert_array_equal(np.asarray(a.value), before[0])
+    np.testing.assert_array_equal(np.asarray(b.value), before[1])
+    assert int(opt.step_count.value) == before[2] == 3
+    opt.update({'a': jnp.ones(3), 'b': jnp.ones((2, 2))})
+    assert int(opt.step_count.value) == 4
+
+
+def test_an_optimizer_of_an_empty_dict_state_steps():
+    """A dict State with no leaves yet is a parameter of nothing: an update counts the step and changes nothing."""
+    state = brainstate.ParamState({})
+    opt = brainopt.SGD(lr=0.1).register_trainable_weights({'a': state})
+    info = opt.update({'a': {}})
+    assert bool(info.applied) and int(opt.step_count.value) == 1 and state.value == {}
