@@ -17,6 +17,7 @@ things keep it at the cost of its memory traffic:
   from the gradients the call received; inside a user's ``jit`` an unused
   output is dead code that XLA removes anyway.
 """
+import itertools
 import operator
 
 import brainunit as u
@@ -33,6 +34,7 @@ __all__ = []
 _ArrayImpl = type(jnp.zeros(()))
 _Quantity = u.Quantity
 _ARRAY = frozenset([_ArrayImpl])
+_ARRAY_OR_DICT = frozenset([_ArrayImpl, dict])
 
 
 def tree_nodes(value):
@@ -53,13 +55,28 @@ def tree_nodes(value):
     return out
 
 
+class _Dicts(tuple):
+    """The layout of :func:`_flat` for values that are arrays and flat dicts of arrays: ``(types, keys)``, each
+    value's type and each dict's keys, in order."""
+
+    __slots__ = ()
+
+
 def _flat(values):
-    """``(nodes, layout)``: the nodes of ``values`` in one list, and what each value contributed (None when every
-    value is a plain array, one node each; else, per value, None for an array, a dict's keys for a dict of arrays
-    (the dict, then its arrays), or the number of nodes of any other tree)."""
+    """``(nodes, layout)``: the nodes of ``values`` in one list, and what each value contributed. Every value a plain
+    array: the values themselves, layout None. Arrays and flat dicts of arrays (an optimizer's parameters and slot
+    dicts): the values, then each dict's arrays, layout a :class:`_Dicts`. Else, value by value (the value's nodes
+    in turn), layout per value None for an array, a dict's keys for a dict of arrays (the dict, then its arrays),
+    or the number of nodes of any other tree."""
     types = list(map(type, values))
-    if set(types) <= _ARRAY:
+    kinds = set(types)
+    if kinds <= _ARRAY:
         return list(values), None
+    if kinds <= _ARRAY_OR_DICT:
+        dicts = [v for v, kind in zip(values, types) if kind is dict]
+        inner = list(itertools.chain.from_iterable(map(dict.values, dicts)))
+        if set(map(type, inner)) <= _ARRAY:
+            return list(values) + inner, _Dicts((tuple(types), tuple(map(tuple, dicts))))
     nodes, layout = [], []
     node, extend, entry = nodes.append, nodes.extend, layout.append
     for value, kind in zip(values, types):
@@ -81,12 +98,26 @@ def _flat(values):
     return nodes, tuple(layout)
 
 
-def _bounds(layout):
-    """Each value's (start, end) in the nodes of :func:`_flat`."""
-    out, start = [], 0
+def _spans(layout, count):
+    """For each of the ``count`` values, the indices of its nodes in the list :func:`_flat` returned."""
+    if layout is None:
+        return [(i,) for i in range(count)]
+    out = []
+    if type(layout) is _Dicts:
+        types, keys = layout
+        start, dicts = count, iter(keys)
+        for i, kind in enumerate(types):
+            if kind is dict:
+                end = start + len(next(dicts))
+                out.append((i, *range(start, end)))
+                start = end
+            else:
+                out.append((i,))
+        return out
+    start = 0
     for entry in layout:
         end = start + (1 if entry is None else len(entry) + 1 if type(entry) is tuple else entry)
-        out.append((start, end))
+        out.append(tuple(range(start, end)))
         start = end
     return out
 
@@ -118,10 +149,11 @@ class WrittenValues:
         counts = list(map(refcount, nodes)) if _fastpath.REFCOUNTS else [-1] * len(nodes)
         held = returned and not returned.isdisjoint(map(id, nodes))
         if held or (keep is not None and not all(keep)):
-            bounds = [(i, i + 1) for i in range(len(values))] if layout is None else _bounds(layout)
-            for i, (start, end) in enumerate(bounds):
-                if (keep is not None and not keep[i]) or (held and not returned.isdisjoint(map(id, nodes[start:end]))):
-                    counts[start:end] = [-1] * (end - start)
+            for i, span in enumerate(_spans(layout, len(values))):
+                if (keep is not None and not keep[i]) or \
+                        (held and not returned.isdisjoint(id(nodes[j]) for j in span)):
+                    for j in span:
+                        counts[j] = -1
         self.counts = tuple(counts)
 
     def check(self, keys, values):
@@ -141,7 +173,7 @@ class WrittenValues:
             return [True] * len(values), True
         if layout is None:
             return ok, all(same)
-        return [all(ok[start:end]) for start, end in _bounds(layout)], all(same)
+        return [all(ok[j] for j in span) for span in _spans(layout, len(values))], all(same)
 
 
 class Ownership:

@@ -104,6 +104,7 @@ class JittedFunction:
                  shardings):
         self.origin_fun = fun
         self._static_argnums, self._static_argnames = static_argnums, static_argnames
+        self._no_static = not static_argnums and not static_argnames
         self._options = options
         self._plain_options = dict(options, static_argnums=static_argnums, static_argnames=static_argnames,
                                    donate_argnums=donate_argnums, donate_argnames=donate_argnames, **shardings)
@@ -151,7 +152,23 @@ class JittedFunction:
     def _arg_key(self, args, kwargs):
         """What brainstate's cache key of this call depends on, from attribute reads only: the static arguments,
         the structure of the others and each array's abstract value (shape, dtype, weak type, sharding). None when
-        an argument is not a jax.Array (brainstate's own key is then computed)."""
+        an argument is not a jax.Array (brainstate's own key is then computed).
+
+        Positional arguments only, each an array or a flat dict of arrays (a batch, a dict of gradients), with no
+        static argument: the key is each argument's abstract value, or its keys (in order) and their abstract
+        values, without a tree walk (jax interns abstract values: comparing them is comparing identities)."""
+        if not kwargs and self._no_static:
+            key = []
+            for a in args:
+                kind = type(a)
+                if kind is _ArrayImpl:
+                    key.append(a.aval)
+                elif kind is dict and set(map(type, a.values())) <= _ARRAY:
+                    key.append((tuple(a), tuple(map(_aval, a.values()))))
+                else:
+                    break
+            else:
+                return tuple(key)
         static = self._static_argnums
         dyn = tuple(a for i, a in enumerate(args) if i not in static) if static else args
         names = self._static_argnames

@@ -225,6 +225,31 @@ def test_a_state_that_changes_shape_with_the_same_arguments_retraces():
     assert run(brainopt.jit)[1] == bits(np.full(5, 4.0, np.float32))
 
 
+def test_dict_arguments_key_the_trace_by_their_keys_and_shapes():
+    """Which States a call writes may depend on the keys of a dict argument, and its program on their shapes: a
+    dict with other keys (of the same shapes), the same keys in another order, or another shape is another trace
+    (as brainstate's)."""
+    def run(jit):
+        states = {'a': brainstate.ShortTermState(jnp.ones(3)), 'b': brainstate.ShortTermState(jnp.ones(3))}
+
+        @jit
+        def add(d, x):
+            for k, v in d.items():
+                states[k].value = states[k].value * x + v
+            return x * 2.0
+        out = [add({'a': jnp.ones(3)}, jnp.float32(2.0)), add({'b': jnp.ones(3)}, jnp.float32(3.0)),
+               add({'a': jnp.ones(3), 'b': jnp.full(3, 2.0)}, jnp.float32(0.5)),
+               add({'b': jnp.full(3, 3.0), 'a': jnp.ones(3)}, jnp.float32(1.5)),
+               add({'a': jnp.ones(3)}, jnp.float32(2.0))]
+        states['a'].value = jnp.ones(4)
+        out += [add({'a': jnp.ones(4)}, jnp.float32(2.0)), add({'a': jnp.ones(4)}, jnp.full(4, 0.5))]
+        return bits([np.asarray(x) for x in out]), bits([np.asarray(s.value) for s in states.values()])
+    ours = run(brainopt.jit)
+    assert ours == run(brainstate.transform.jit)
+    # b: 1 -> 1 * 3 + 1 -> 4 * 0.5 + 2 -> 4 * 1.5 + 3; a: 1 -> 3 -> 3.5 -> 6.25 -> 13.5, then ones(4) -> 3 -> 2.5
+    assert ours[1] == bits([np.full(4, 2.5, np.float32), np.full(3, 9.0, np.float32)])
+
+
 def test_a_new_static_argument_is_a_new_program():
     def run(jit):
         h = brainstate.ShortTermState(jnp.ones(3))
