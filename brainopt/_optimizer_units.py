@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from . import units
-from .rules.base import shared_scope
+from .rules.base import run_update, shared_scope
 from .transforms import weight_decay as decay
 from .transforms.lr import describe
 
@@ -41,6 +41,10 @@ def accept_quantity_hyperparameters(init):
         finally:
             self._binding_hypers = False
         accepted = units.eps_exponents(self.rule)
+        if quantities and not self.rule.takes_hyper:
+            raise TypeError(f'{type(self).__name__}: {", ".join(quantities)} given as a Quantity needs a rule whose '
+                            f'update takes hyper (update_leaf(grad, param, slots, count, lr, hyper)): '
+                            f'{type(self.rule).__name__} reads its own attributes, which hold one number')
         for name, value in quantities.items():
             if name not in accepted:
                 raise TypeError(f'{type(self).__name__}: {name} must be a number, got {value}; a Quantity is '
@@ -159,12 +163,14 @@ class UnitsMixin:
                      for n, q in self._quantity_hypers.items())
 
     def _rule_update(self, grads, params, slots, count, lr, physical, plan):
-        """``rule.update``; with Quantity epsilons, once per set of parameters that share their numbers. A rule
-        that reads the weight decay (``Rule.takes_decay``) gets the step's plan (``decay=``)."""
+        """``rule.update`` with the rule's hyperparameters (``hyper``); with Quantity epsilons, once per set of
+        parameters that share their numbers, each with its own values. A rule that reads the weight decay
+        (``Rule.takes_decay``) gets the step's plan (``decay=``)."""
         extra = {'decay': plan} if self.rule.takes_decay else {}
+        hyper = self.rule.hyper()
         if not self._quantity_hypers:
             with shared_scope():
-                return self.rule.update(grads, params, slots, count, lr, **extra)
+                return run_update(self.rule, grads, params, slots, count, lr, hyper, **extra)
         parts = {}
         for k in grads:
             p_unit = self._leaf_units.get(k)
@@ -173,10 +179,10 @@ class UnitsMixin:
         names = list(self._quantity_hypers)
         deltas, new = {}, {s: {} for s in slots}
         for numbers, keys in parts.items():
-            rule = self.rule.bind(dict(zip(names, numbers)))      # a copy: self.rule is never changed
             with shared_scope():        # the hyperparameters differ between parts: one scope each
-                d, sl = rule.update({k: grads[k] for k in keys}, {k: params[k] for k in keys},
-                                    {s: {k: v[k] for k in keys} for s, v in slots.items()}, count, lr, **extra)
+                d, sl = run_update(self.rule, {k: grads[k] for k in keys}, {k: params[k] for k in keys},
+                                   {s: {k: v[k] for k in keys} for s, v in slots.items()}, count, lr,
+                                   self.rule.with_values(hyper, dict(zip(names, numbers))), **extra)
             deltas.update(d)
             for s, v in sl.items():
                 new[s].update(v)

@@ -2,10 +2,22 @@
 
 Each test is the issue's grep, so that a change that brings the habit back fails here, with the places named.
 """
+import copy
+import math
 import pathlib
 import re
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
 import brainopt
+from brainopt.rules.base import AfterParam, Rule
+from brainopt.transforms import weight_decay
+
+from table import OPTIMIZERS
+from ulps import bits
 
 ROOT = pathlib.Path(brainopt.__file__).parent
 
@@ -107,3 +119,73 @@ def test_a_quantity_epsilon_leaves_the_rule_as_built():
         return {'a': jnp.array([1.0, -1.0]) / u.mV, 'b': jnp.array([2.0]) / u.volt}
     opt.update(grads(), grad_fn=grads)
     assert template.rule.eps == eps == opt.rule.eps
+
+
+# -- hyperparameters are arguments ----------------------------------------------------------------------
+def _poisoned(rule):
+    """A copy of ``rule`` (for its update: its init reads the initial values) whose hyperparameters as attributes
+    are NaN: every name in ``hyper_names`` and every float (or tuple of floats) it holds, in the rules it wraps too.
+    Integers not in ``hyper_names`` (a sync period, a number of Newton-Schulz steps) are structure and stay."""
+    clone = copy.copy(rule)
+    for name, value in list(vars(rule).items()):
+        if isinstance(value, Rule):
+            setattr(clone, name, _poisoned(value))
+        elif name in rule.hyper_names or type(value) is float or (
+                type(value) is tuple and value and all(type(v) is float for v in value)):
+            setattr(clone, name, tuple(math.nan for _ in value) if type(value) is tuple else math.nan)
+    return clone
+
+
+@pytest.mark.parametrize('info', OPTIMIZERS, ids=str)
+def test_a_rule_reads_its_hyperparameters_from_its_arguments(info):
+    """Issue 30, "hyperparameters as arguments": the engine passes every hyperparameter a rule's update uses in
+    ``hyper`` (``rule.hyper()`` unless a step has other values): a copy of the rule whose hyperparameter attributes
+    are all NaN computes, given the same ``hyper``, bit for bit what the rule computes (and no NaN)."""
+    rule = info.make().rule
+    rng = np.random.RandomState(0)
+    params = {'w': jnp.asarray(rng.randn(4, 3), jnp.float32), 'b': jnp.asarray(rng.randn(3), jnp.float32)}
+    grads = {k: jnp.asarray(rng.randn(*v.shape), jnp.float32) for k, v in params.items()}
+    extra = {'decay': weight_decay.Plan(weight_decay.IN_RULE, {k: 0.01 for k in params})} if rule.takes_decay else {}
+    count, lr = jnp.asarray(3, jnp.int32), jnp.asarray(0.05, jnp.float32)
+
+    def step(r, hyper):
+        deltas, new = r.update(grads, params, rule.init(params), count, lr, hyper, **extra)
+        new = {s: {k: v.fn(params[k] + deltas[k]) if isinstance(v, AfterParam) else v for k, v in by_leaf.items()}
+               for s, by_leaf in new.items()}        # (a slot computed from the new parameter, as the engine does)
+        return jax.tree.map(np.asarray, (deltas, new))
+    hyper = rule.hyper()
+    expected = step(rule, hyper)
+    assert bits(step(_poisoned(rule), hyper)) == bits(expected), \
+        f'{info.name}: the update read a hyperparameter from the rule, not from hyper'
+    assert not any(np.isnan(v).any() for v in jax.tree.leaves(expected))
+
+
+def test_a_rule_written_without_hyper_still_runs_and_refuses_a_quantity_epsilon():
+    """A user's rule with the signature of before (``update_leaf(grad, param, slots, count, lr)``, reading its own
+    attributes) trains as it did; a Quantity epsilon, which could only reach it through ``hyper``, is refused
+    with the reason rather than silently ignored."""
+    import brainstate
+    import brainunit as u
+
+    class OldSGD(Rule):
+        lr_unit = (1, -1)
+        eps_units = {'eps': (0, 1)}
+
+        def __init__(self, eps=0.0):
+            self.eps = eps
+
+        def update_leaf(self, grad, param, slots, count, lr):
+            return -lr * grad / (1 + self.eps), {}
+
+    assert not OldSGD().takes_hyper and brainopt.Adam().rule.takes_hyper
+    w = brainstate.ParamState(jnp.ones(3))
+    opt = brainopt.Optimizer(OldSGD(eps=1.0), lr=0.5).register_trainable_weights({'w': w})
+    opt.update({'w': jnp.full(3, 2.0)})
+    np.testing.assert_array_equal(np.asarray(w.value), np.full(3, 0.5, np.float32))      # 1 - 0.5 * 2 / 2
+
+    class OldOptimizer(brainopt.Optimizer):
+        def __init__(self, lr=0.1, eps=0.0):          # (a subclass's __init__ takes Quantity epsilons)
+            super().__init__(OldSGD(eps), lr)
+
+    with pytest.raises(TypeError, match=r'eps given as a Quantity needs a rule whose update takes hyper'):
+        OldOptimizer(eps=1e-3 / u.mV)

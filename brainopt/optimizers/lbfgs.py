@@ -186,12 +186,8 @@ class LBFGS(Optimizer):
     # -- the objective as L-BFGS sees it: loss scale and coupled decay folded in -------------
     def _objective(self, value, grads, params):
         value, grads = loss_scale.unscale((value, grads), self.loss_scale_factor)
-        if self.weight_decay:
-            grads = decay.add_coupled(grads, params, self.weight_decay, self._decay_mask)
-            penalty = [jnp.sum(jnp.square(params[k].astype(jnp.float32))) for k in params if k in self._decay_mask]
-            if penalty:
-                value = value + 0.5 * self.weight_decay * sum(penalty[1:], penalty[0])
-        return value, grads
+        plan = decay.Plan('coupled', decay.coefficients(params, self.weight_decay, self._decay_mask))
+        return plan.coupled_objective(value, params), plan.coupled(grads, params)
 
     def _prepare(self, params, grads, value, state):
         count = state['step']
@@ -199,7 +195,7 @@ class LBFGS(Optimizer):
         grad_norm = clipping.global_norm(loss_scale.unscale(grads, self.loss_scale_factor))
         value, grads = self._objective(jnp.asarray(value, jnp.float32), grads, params)
         finite = jnp.logical_and(jnp.isfinite(tree_max_abs(grads)), jnp.isfinite(value))
-        prepared = self.rule.direction(grads, state['slots'], count, lr)
+        prepared = self.rule.direction(grads, state['slots'], count, lr, self.rule.hyper())
         return prepared, value, lr, grad_norm, finite
 
     def _finish(self, params, prepared, state, t, lr, grad_norm, finite, hold=None):
@@ -309,7 +305,7 @@ class LBFGS(Optimizer):
         try:
             t, evaluations = strong_wolfe(
                 phi, prepared['t0'], f0, prepared['gtd'], tree_max_abs(d), active=active,
-                tolerance_change=self.rule.tolerance_change, max_ls=self.max_linesearch_steps,
+                tolerance_change=self.rule.hyper()['tolerance_change'], max_ls=self.max_linesearch_steps,
                 while_loop=brainstate.transform.while_loop)
         finally:
             registry.write_params(w.entries, params)

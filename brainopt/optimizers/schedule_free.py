@@ -30,7 +30,7 @@ class _EvalAtX:
     def eval_param_values(self):
         """``{dotted parameter name: x}``, the averaged point, without touching the parameters."""
         params = registry.read_params(self._weights.entries)
-        return self.rule.eval_params(params, self.slots['z'].value)
+        return self.rule.eval_params(params, self.slots['z'].value, self.rule.hyper()['beta'])
 
     @contextlib.contextmanager
     def eval_params(self):
@@ -42,7 +42,7 @@ class _EvalAtX:
         block the parameter States hold :math:`x`.
         """
         saved = registry.read_params(self._weights.entries)
-        x = self.rule.eval_params(saved, self.slots['z'].value)
+        x = self.rule.eval_params(saved, self.slots['z'].value, self.rule.hyper()['beta'])
         registry.write_params(self._weights.entries, {k: jnp.asarray(v) for k, v in x.items()})
         try:
             yield self

@@ -32,6 +32,8 @@ class AdaBeliefRule(Rule):
     slot_units = {'exp_avg': (0, 1), 'exp_avg_var': (0, 2), 'max_exp_avg_var': (0, 2)}
     eps_units = {'eps': (0, 1), 'eps_root': (0, 2)}
 
+    hyper_names = ('b1', 'b2', 'eps', 'eps_root')
+
     def __init__(self, b1: float, b2: float, eps: float, eps_root: float, amsgrad: bool = False):
         self.b1, self.b2, self.eps, self.eps_root, self.amsgrad = b1, b2, eps, eps_root, amsgrad
         self.slots = ('exp_avg', 'exp_avg_var') + (('max_exp_avg_var',) if amsgrad else ())
@@ -39,17 +41,17 @@ class AdaBeliefRule(Rule):
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
-    def update_leaf(self, grad, param, slots, count, lr):
-        b1, b2, dt = self.b1, self.b2, grad.dtype
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
+        b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
         m = (1 - b1) * grad + b1 * slots['exp_avg']
         err = grad - m
-        s = (1 - b2) * (err * err) + b2 * slots['exp_avg_var'] + self.eps_root
+        s = (1 - b2) * (err * err) + b2 * slots['exp_avg_var'] + hyper['eps_root']
         new = {'exp_avg': m, 'exp_avg_var': s}
         if self.amsgrad:
             s = new['max_exp_avg_var'] = jnp.maximum(slots['max_exp_avg_var'], s)
         m_hat = m / corrected(b1, count, dt)
         s_hat = s / corrected(b2, count, dt)
-        return -lr.astype(dt) * (m_hat / (jnp.sqrt(s_hat) + self.eps)), new
+        return -lr.astype(dt) * (m_hat / (jnp.sqrt(s_hat) + hyper['eps'])), new
 
     def config(self):
         return {'betas': (self.b1, self.b2), 'eps': self.eps, 'eps_root': self.eps_root, 'amsgrad': self.amsgrad}

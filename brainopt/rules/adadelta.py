@@ -26,6 +26,8 @@ class AdadeltaRule(Rule):
     lr_unit = (0, 0)        # the step is sqrt(acc_delta) / sqrt(square_avg) * g: already in P
     slot_units = {'square_avg': (0, 2), 'acc_delta': (2, 0)}
 
+    hyper_names = ('rho', 'eps')
+
     def __init__(self, rho: float, eps: float):
         self.rho = rho
         self.eps = eps
@@ -33,8 +35,8 @@ class AdadeltaRule(Rule):
     def init_leaf(self, param):
         return {'square_avg': full_like(param, 0.), 'acc_delta': full_like(param, 0.)}
 
-    def update_leaf(self, grad, param, slots, count, lr):
-        rho, eps = self.rho, self.eps
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
+        rho, eps = hyper['rho'], hyper['eps']
         square_avg = rho * slots['square_avg'] + (1 - rho) * grad * grad
 
         def delta(acc):

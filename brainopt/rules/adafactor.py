@@ -46,6 +46,8 @@ class AdafactorRule(Rule):
     slot_units = {'row_var': (0, 2), 'col_var': (0, 2), 'variance': (0, 2), 'exp_avg': (1, 0)}
     eps_units = {'eps1': (0, 2), 'eps2': (1, 0)}
 
+    hyper_names = ('eps1', 'eps2', 'clip_threshold', 'decay_rate', 'beta1')
+
     def __init__(self, eps1, eps2, clip_threshold, decay_rate, beta1, factored, cap_lr=False):
         self.cap_lr = bool(cap_lr)
         self.eps1, self.eps2 = eps1, eps2
@@ -67,13 +69,13 @@ class AdafactorRule(Rule):
             out['exp_avg'] = full_like(param, 0.)
         return out
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         dt = grad.dtype
         t = (count + 1).astype(jnp.float32)
-        beta2 = (1 - t ** -self.decay_rate).astype(dt)
+        beta2 = (1 - t ** -hyper['decay_rate']).astype(dt)
         if self.cap_lr:
             lr = jnp.minimum(lr, 1 / jnp.sqrt(t))
-        sq = grad * grad + self.eps1
+        sq = grad * grad + hyper['eps1']
         new = dict(slots)
         if self.is_factored(param):
             row = beta2 * slots['row_var'] + (1 - beta2) * jnp.mean(sq, axis=-1)
@@ -85,11 +87,11 @@ class AdafactorRule(Rule):
             v = beta2 * slots['variance'] + (1 - beta2) * sq
             new['variance'] = v
             u = grad * v ** -0.5
-        if self.clip_threshold is not None:
-            u = u / jnp.maximum(1, _rms(u) / self.clip_threshold)
-        step = u * lr.astype(dt) * jnp.maximum(_rms(param), self.eps2).astype(dt)
-        if self.beta1 is not None:
-            step = new['exp_avg'] = self.beta1 * slots['exp_avg'] + (1 - self.beta1) * step
+        if hyper['clip_threshold'] is not None:
+            u = u / jnp.maximum(1, _rms(u) / hyper['clip_threshold'])
+        step = u * lr.astype(dt) * jnp.maximum(_rms(param), hyper['eps2']).astype(dt)
+        if 'exp_avg' in slots:
+            step = new['exp_avg'] = hyper['beta1'] * slots['exp_avg'] + (1 - hyper['beta1']) * step
         return -step, new
 
     def config(self):

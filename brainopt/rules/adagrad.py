@@ -25,6 +25,8 @@ class AdagradRule(Rule):
     lr_unit = (1, 0)
     slot_units = {'sum': (0, 2)}
 
+    hyper_names = ('lr_decay', 'eps')
+
     def __init__(self, lr_decay: float, initial_accumulator_value: float, eps: float,
                  eps_placement: str = 'outside'):
         if eps_placement not in ('outside', 'inside'):
@@ -37,13 +39,13 @@ class AdagradRule(Rule):
     def init_leaf(self, param):
         return {'sum': full_like(param, self.initial_accumulator_value)}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         total = slots['sum'] + grad * grad
         if self.eps_placement == 'outside':
-            std = jnp.sqrt(total) + self.eps
+            std = jnp.sqrt(total) + hyper['eps']
         else:
-            std = jnp.sqrt(total + self.eps)
-        clr = lr if self.lr_decay == 0 else lr / (1 + count * self.lr_decay)
+            std = jnp.sqrt(total + hyper['eps'])
+        clr = lr if hyper['lr_decay'] == 0 else lr / (1 + count * hyper['lr_decay'])
         return -clr.astype(grad.dtype) * grad / std, {'sum': total}
 
     def config(self):

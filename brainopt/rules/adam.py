@@ -70,6 +70,8 @@ class AdamRule(Rule):
     lr_unit = (1, 0)
     slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2), 'max_exp_avg_sq': (0, 2)}
 
+    hyper_names = ('b1', 'b2', 'eps')
+
     def __init__(self, b1: float, b2: float, eps: float, amsgrad: bool = False, keras: bool = False):
         self.b1 = b1
         self.b2 = b2
@@ -81,39 +83,41 @@ class AdamRule(Rule):
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         if self.keras:
-            return self._keras_update(grad, slots, count, lr)
-        b1, b2, dt = self.b1, self.b2, grad.dtype
+            return self._keras_update(grad, slots, count, lr, hyper)
+        b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
         m = lerp(slots['exp_avg'], grad, 1 - b1)
         v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
         new = {'exp_avg': m, 'exp_avg_sq': v}
         if self.amsgrad:
             v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)
         step_size, root_bc2 = shared((type(self), 'adam', b1, b2, dt), (count, lr),
-                                     lambda c, r: self._corrections(c, r, dt))
-        denom = jnp.sqrt(v) / root_bc2 + self.eps
+                                     lambda c, r: self._corrections(c, r, dt, b1, b2))
+        denom = jnp.sqrt(v) / root_bc2 + hyper['eps']
         return -step_size * m / denom, new
 
-    def _corrections(self, count, lr, dt):
+    @staticmethod
+    def _corrections(count, lr, dt, b1, b2):
         """``lr / (1 - b1^t)`` and ``sqrt(1 - b2^t)`` (the same for every parameter of a dtype)."""
         step = (count + 1).astype(jnp.float32)
-        return (lr / bias_correction(self.b1, step)).astype(dt), jnp.sqrt(bias_correction(self.b2, step)).astype(dt)
+        return (lr / bias_correction(b1, step)).astype(dt), jnp.sqrt(bias_correction(b2, step)).astype(dt)
 
-    def _keras_update(self, grad, slots, count, lr):
+    def _keras_update(self, grad, slots, count, lr, hyper):
         # keras/src/optimizers/adam.py, operation by operation
-        b1, b2, dt = self.b1, self.b2, grad.dtype
-        alpha = shared((type(self), 'keras', b1, b2, dt), (count, lr), lambda c, r: self._keras_alpha(c, r, dt))
+        b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
+        alpha = shared((type(self), 'keras', b1, b2, dt), (count, lr), lambda c, r: self._keras_alpha(c, r, dt, b1, b2))
         m = slots['exp_avg'] + (grad - slots['exp_avg']) * (1 - b1)
         v = slots['exp_avg_sq'] + (grad * grad - slots['exp_avg_sq']) * (1 - b2)
         new = {'exp_avg': m, 'exp_avg_sq': v}
         if self.amsgrad:
             v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)
-        return -(m * alpha) / (jnp.sqrt(v) + self.eps), new
+        return -(m * alpha) / (jnp.sqrt(v) + hyper['eps']), new
 
-    def _keras_alpha(self, count, lr, dt):
+    @staticmethod
+    def _keras_alpha(count, lr, dt, b1, b2):
         t = (count + 1).astype(dt)
-        b1_power, b2_power = jnp.power(jnp.asarray(self.b1, dt), t), jnp.power(jnp.asarray(self.b2, dt), t)
+        b1_power, b2_power = jnp.power(jnp.asarray(b1, dt), t), jnp.power(jnp.asarray(b2, dt), t)
         return lr.astype(dt) * jnp.sqrt(1 - b2_power) / (1 - b1_power)
 
     def config(self):

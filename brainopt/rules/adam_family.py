@@ -5,6 +5,7 @@ scalars (bias corrections, NAdam's momentum product, RAdam's SMA length)
 computed in float32 as accurately as torch computes them in double precision
 on the host.
 """
+import functools
 import math
 
 import jax.numpy as jnp
@@ -38,6 +39,8 @@ class AdamaxRule(Rule):
     slot_units = {'exp_avg': (0, 1), 'exp_inf': (0, 1)}
     eps_units = {'eps': (0, 1)}
 
+    hyper_names = ('b1', 'b2', 'eps')
+
     def __init__(self, b1: float, b2: float, eps: float, keras: bool = False):
         self.b1, self.b2, self.eps = b1, b2, eps
         self.keras = bool(keras)
@@ -45,17 +48,17 @@ class AdamaxRule(Rule):
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         if self.keras:          # keras/src/optimizers/adamax.py, operation by operation
             dt = grad.dtype
-            m = slots['exp_avg'] + (grad - slots['exp_avg']) * (1 - self.b1)
-            u = jnp.maximum(slots['exp_inf'] * self.b2, jnp.abs(grad))
-            b1_power = jnp.power(jnp.asarray(self.b1, dt), (count + 1).astype(dt))
-            return -(lr.astype(dt) * m) / ((1 - b1_power) * (u + self.eps)), {'exp_avg': m, 'exp_inf': u}
-        m = lerp(slots['exp_avg'], grad, 1 - self.b1)
-        u = jnp.maximum(slots['exp_inf'] * self.b2, jnp.abs(grad) + self.eps)
+            m = slots['exp_avg'] + (grad - slots['exp_avg']) * (1 - hyper['b1'])
+            u = jnp.maximum(slots['exp_inf'] * hyper['b2'], jnp.abs(grad))
+            b1_power = jnp.power(jnp.asarray(hyper['b1'], dt), (count + 1).astype(dt))
+            return -(lr.astype(dt) * m) / ((1 - b1_power) * (u + hyper['eps'])), {'exp_avg': m, 'exp_inf': u}
+        m = lerp(slots['exp_avg'], grad, 1 - hyper['b1'])
+        u = jnp.maximum(slots['exp_inf'] * hyper['b2'], jnp.abs(grad) + hyper['eps'])
         step = (count + 1).astype(jnp.float32)
-        clr = (lr / bias_correction(self.b1, step)).astype(grad.dtype)
+        clr = (lr / bias_correction(hyper['b1'], step)).astype(grad.dtype)
         return -clr * m / u, {'exp_avg': m, 'exp_inf': u}
 
     def config(self):
@@ -92,8 +95,8 @@ class _MomentumSchedule:
         self.a = psi * -math.log(0.96)                     # q = exp(-a)
         if self.a > 0:
             k: np.ndarray = np.arange(1, _SERIES_TERMS + 1, dtype=np.float64)
-            self.coef = jnp.asarray(0.5 ** k / k * np.exp(-k * self.a) / -np.expm1(-k * self.a), jnp.float32)
-            self.ka = jnp.asarray(k * self.a, jnp.float32)
+            self.coef = np.asarray(0.5 ** k / k * np.exp(-k * self.a) / -np.expm1(-k * self.a), np.float32)
+            self.ka = np.asarray(k * self.a, np.float32)
 
     def log_mu(self, t):
         """``log(mu_t)`` for a float32 step ``t``."""
@@ -112,6 +115,13 @@ class _MomentumSchedule:
             return t * jnp.float32(self.log_b1 + math.log(0.5))
         tail = jnp.sum(self.coef * -jnp.expm1(-self.ka * jnp.asarray(t)[..., None]), axis=-1)
         return t * jnp.float32(self.log_b1) - tail
+
+
+@functools.lru_cache(maxsize=64)
+def _momentum_schedule(b1, psi):
+    """The :class:`_MomentumSchedule` of these hyperparameters, built once (its series coefficients are numpy
+    arrays, never arrays of a trace: the object outlives the trace that first asked for it)."""
+    return _MomentumSchedule(b1, psi)
 
 
 class NadamRule(Rule):
@@ -136,16 +146,18 @@ class NadamRule(Rule):
     slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2)}
     eps_units = {'eps': (0, 1)}
 
+    hyper_names = ('b1', 'b2', 'eps', 'momentum_decay')
+
     def __init__(self, b1: float, b2: float, eps: float, momentum_decay: float):
         self.b1, self.b2, self.eps, self.momentum_decay = b1, b2, eps, momentum_decay
-        self.schedule = _MomentumSchedule(b1, momentum_decay)
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
-    def coefficients(self, count, lr):
+    @staticmethod
+    def coefficients(count, lr, hyper):
         """``(lr (1-mu_t)/(1-P_t), lr mu_{t+1}/(1-P_t mu_{t+1}))`` at step ``t = count + 1``, float32."""
-        sch = self.schedule
+        sch = _momentum_schedule(hyper['b1'], hyper['momentum_decay'])
         t = (count + 1).astype(jnp.float32)
         log_p = sch.log_product(t)
         mu_next = sch.mu(t + 1)
@@ -153,12 +165,12 @@ class NadamRule(Rule):
         c_mom = lr * mu_next / -jnp.expm1(log_p + sch.log_mu(t + 1))
         return c_grad, c_mom
 
-    def update_leaf(self, grad, param, slots, count, lr):
-        b2, dt = self.b2, grad.dtype
-        m = lerp(slots['exp_avg'], grad, 1 - self.b1)
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
+        b2, dt = hyper['b2'], grad.dtype
+        m = lerp(slots['exp_avg'], grad, 1 - hyper['b1'])
         v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
-        denom = jnp.sqrt(v / corrected(b2, count, dt)) + self.eps
-        c_grad, c_mom = self.coefficients(count, lr)
+        denom = jnp.sqrt(v / corrected(b2, count, dt)) + hyper['eps']
+        c_grad, c_mom = self.coefficients(count, lr, hyper)
         delta = -c_grad.astype(dt) * grad / denom + -c_mom.astype(dt) * m / denom
         return delta, {'exp_avg': m, 'exp_avg_sq': v}
 
@@ -180,6 +192,18 @@ def _one_minus_bernoulli(s):
     big = jnp.maximum(s, 0.5)
     direct = 1 - big / jnp.expm1(big)
     return jnp.where(s < 0.5, series, direct)
+
+
+def _radam_constants(b2):
+    """``(L, h(L), rho_inf, rect_scale)`` of RAdam for ``b2`` (in double precision; None where undefined)."""
+    rho_inf = 2 / (1 - b2) - 1
+    L = h_L = rect_scale = None
+    if b2 > 0:
+        L = -math.log(b2)
+        h_L = float(1 - L / math.expm1(L)) if L >= 1e-4 else L / 2 - L ** 2 / 12 + L ** 4 / 720
+    if rho_inf > 5:
+        rect_scale = rho_inf / ((rho_inf - 4) * (rho_inf - 2))
+    return L, h_L, rho_inf, rect_scale
 
 
 class RAdamRule(Rule):
@@ -213,36 +237,33 @@ class RAdamRule(Rule):
     slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2)}
     eps_units = {'eps': (0, 1)}
 
+    hyper_names = ('b1', 'b2', 'eps')
+
     def __init__(self, b1: float, b2: float, eps: float):
         self.b1, self.b2, self.eps = b1, b2, eps
-        self.rho_inf = 2 / (1 - b2) - 1
-        if b2 > 0:
-            self.L = -math.log(b2)
-            self.h_L = float(1 - self.L / math.expm1(self.L)) if self.L >= 1e-4 else \
-                self.L / 2 - self.L ** 2 / 12 + self.L ** 4 / 720
-        if self.rho_inf > 5:
-            r = self.rho_inf
-            self.rect_scale = r / ((r - 4) * (r - 2))
 
-    def rho(self, step):
+    @staticmethod
+    def rho(step, b2):
         """The SMA length :math:`\\rho_t` at a float32 step ``t >= 1``."""
-        if self.b2 == 0:
+        if b2 == 0:
             return jnp.ones_like(step)
-        return 1 + jnp.float32(2 / self.L) * (_one_minus_bernoulli(step * jnp.float32(self.L)) - jnp.float32(self.h_L))
+        L, h_L, _, _ = _radam_constants(b2)
+        return 1 + jnp.float32(2 / L) * (_one_minus_bernoulli(step * jnp.float32(L)) - jnp.float32(h_L))
 
-    def update_leaf(self, grad, param, slots, count, lr):
-        b1, b2, dt = self.b1, self.b2, grad.dtype
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
+        b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
         m = lerp(slots['exp_avg'], grad, 1 - b1)
         v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
         new = {'exp_avg': m, 'exp_avg_sq': v}
         step = (count + 1).astype(jnp.float32)
         scaled = m / corrected(b1, count, dt) * lr.astype(dt)
-        if self.rho_inf <= 5:                       # beta2 <= 2/3: never rectified
+        _, _, rho_inf, rect_scale = _radam_constants(b2)
+        if rho_inf <= 5:                            # beta2 <= 2/3: never rectified
             return -scaled, new
-        rho = jnp.maximum(self.rho(step), 5.)
-        rect = jnp.sqrt(jnp.float32(self.rect_scale) * (rho - 4) * (rho - 2) / rho)
-        adaptive = jnp.sqrt(bias_correction(b2, step)).astype(dt) / (jnp.sqrt(v) + self.eps)
-        on = self.rho(step) > 5
+        rho = jnp.maximum(self.rho(step, b2), 5.)
+        rect = jnp.sqrt(jnp.float32(rect_scale) * (rho - 4) * (rho - 2) / rho)
+        adaptive = jnp.sqrt(bias_correction(b2, step)).astype(dt) / (jnp.sqrt(v) + hyper['eps'])
+        on = self.rho(step, b2) > 5
         return jnp.where(on, -(scaled * adaptive * rect.astype(dt)), -scaled), new
 
     def init_leaf(self, param):

@@ -42,6 +42,8 @@ class AdanRule(DecayInRule):
     slot_units = {'exp_avg': (0, 1), 'exp_avg_diff': (0, 1), 'exp_avg_sq': (0, 2), 'prev_grad': (0, 1)}
     eps_units = {'eps': (0, 1)}
 
+    hyper_names = ('b1', 'b2', 'b3', 'eps')
+
     def __init__(self, b1: float, b2: float, b3: float, eps: float, proximal: bool = False,
                  paper_diff_weight: bool = False):
         self.b1, self.b2, self.b3, self.eps, self.proximal = b1, b2, b3, eps, proximal
@@ -50,8 +52,8 @@ class AdanRule(DecayInRule):
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
-    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
-        b1, b2, b3, dt = self.b1, self.b2, self.b3, grad.dtype
+    def update_leaf_decay(self, grad, param, slots, count, lr, hyper, weight_decay):
+        b1, b2, b3, dt = hyper['b1'], hyper['b2'], hyper['b3'], grad.dtype
         diff = jnp.where(count == 0, jnp.zeros((), dt), grad - slots['prev_grad'])
         m = (1 - b1) * grad + b1 * slots['exp_avg']
         d = (1 - b2) * diff + b2 * slots['exp_avg_diff']
@@ -61,7 +63,7 @@ class AdanRule(DecayInRule):
         m_hat = m / corrected(b1, count, dt)
         d_hat = d / corrected(b2, count, dt)
         n_hat = n / corrected(b3, count, dt)
-        u = (m_hat + w * d_hat) / (jnp.sqrt(n_hat) + self.eps)
+        u = (m_hat + w * d_hat) / (jnp.sqrt(n_hat) + hyper['eps'])
         new = {'exp_avg': m, 'exp_avg_diff': d, 'exp_avg_sq': n, 'prev_grad': grad}
         lr = lr.astype(dt)
         if self.proximal and weight_decay:

@@ -5,7 +5,7 @@ scaling, accumulation, clipping, weight decay, EMA or units: the engine
 (:mod:`brainopt.optimizer`) applies those around it, once, for every rule.
 """
 import contextlib
-import copy
+import inspect
 import threading
 from typing import Dict, Optional, Tuple
 
@@ -42,6 +42,12 @@ class Rule:
     #: are reported without a unit
     slot_units: Dict[str, Tuple[int, int]] = {}
 
+    #: names of the numeric hyperparameters the update reads: the engine passes their values in ``hyper``
+    #: (:meth:`hyper`), and the rule reads them from there, never from its own attributes (which hold the values
+    #: it was constructed with, for :meth:`hyper` and :meth:`config`); structural options (``amsgrad``, ``nesterov``,
+    #: a dialect's arithmetic) stay attributes
+    hyper_names: Tuple[str, ...] = ()
+
     #: True for a rule whose ``update`` takes ``decay=``, the step's :class:`brainopt.transforms.weight_decay.Plan`
     #: (a rule that applies weight decay itself, a rule that wraps one); the engine then passes it
     takes_decay: bool = False
@@ -50,7 +56,7 @@ class Rule:
         """Initial slot values for one parameter array."""
         return {}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         """Return ``(delta, new_slots)`` for one parameter array.
 
         Parameters
@@ -66,6 +72,8 @@ class Rule:
             Number of updates applied before this one (int32 scalar, 0 first).
         lr : jax.Array
             The learning rate of this step (float32 scalar).
+        hyper : dict
+            The values of the rule's hyperparameters for this step, keyed by the names in :attr:`hyper_names`.
         """
         raise NotImplementedError
 
@@ -75,12 +83,15 @@ class Rule:
         per_leaf = {name: self.init_leaf(p) for name, p in params.items()}
         return {s: {name: per_leaf[name][s] for name in params} for s in self.slots}
 
-    def update(self, grads, params, state, count, lr):
-        """Return ``(deltas, new_state)`` for dicts keyed by leaf name."""
+    def update(self, grads, params, state, count, lr, hyper):
+        """Return ``(deltas, new_state)`` for dicts keyed by leaf name; ``hyper`` as :meth:`update_leaf`."""
         deltas, new_state = {}, {s: {} for s in self.slots}
         for name, g in grads.items():
             leaf_slots = {s: state[s][name] for s in self.slots}
-            delta, leaf_slots = self.update_leaf(g, params[name], leaf_slots, count, lr)
+            if self._leaf_takes_hyper:
+                delta, leaf_slots = self.update_leaf(g, params[name], leaf_slots, count, lr, hyper)
+            else:       # a rule written before hyper existed: it reads its own attributes
+                delta, leaf_slots = self.update_leaf(g, params[name], leaf_slots, count, lr)
             deltas[name] = delta
             for s in self.slots:
                 new_state[s][name] = leaf_slots[s]
@@ -90,17 +101,52 @@ class Rule:
         """The rule's hyperparameters, for ``repr`` and checkpoints."""
         return {}
 
-    def bind(self, values: Dict[str, object]) -> 'Rule':
-        """A copy of this rule whose hyperparameters ``values`` (``{name: number}``) replace its own; this rule is
-        unchanged. The engine runs such a copy for the parameters whose epsilon, given as a Quantity, has its own
-        number in their unit."""
-        clone = copy.copy(self)
-        vars(clone).update(values)
-        return clone
+    def hyper(self) -> Dict[str, object]:
+        """``{name: value}`` of the hyperparameters in :attr:`hyper_names`, as the rule was constructed: what the
+        engine passes to :meth:`update` unless it has other values for a step."""
+        return {name: getattr(self, name) for name in self.hyper_names}
+
+    def with_values(self, hyper: Dict[str, object], values: Dict[str, object]) -> Dict[str, object]:
+        """``hyper`` (as :meth:`hyper` returns) with the hyperparameters ``values`` (``{name: number}``) replaced:
+        the engine passes it for the parameters whose epsilon, given as a Quantity, has its own number in their
+        unit. Neither this rule nor ``hyper`` is changed."""
+        return {**hyper, **values}
+
+    # -- rules written before ``hyper`` ---------------------------------------------------------------
+    _leaf_takes_hyper = True
+    _update_takes_hyper = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._leaf_takes_hyper = _takes_hyper(cls.update_leaf)
+        cls._update_takes_hyper = _takes_hyper(cls.update)
+
+    @property
+    def takes_hyper(self) -> bool:
+        """Whether this rule's update receives ``hyper`` (every rule of brainopt's does). A user's rule written
+        with ``update_leaf(grad, param, slots, count, lr)`` still runs, reading its own attributes; it cannot take
+        a hyperparameter given as a Quantity, which reaches an update only through ``hyper``."""
+        return self._update_takes_hyper and (self._leaf_takes_hyper or type(self).update is not Rule.update)
 
     def __repr__(self):
         args = ', '.join(f'{k}={v!r}' for k, v in self.config().items())
         return f'{type(self).__name__}({args})'
+
+
+def _takes_hyper(method):
+    """Whether a rule's ``update`` or ``update_leaf`` has a ``hyper`` parameter."""
+    try:
+        return 'hyper' in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_update(rule, grads, params, state, count, lr, hyper, **extra):
+    """``rule.update(grads, params, state, count, lr, hyper, **extra)``; without ``hyper`` for a rule whose
+    ``update`` does not take it (:attr:`Rule.takes_hyper`)."""
+    if rule._update_takes_hyper:
+        return rule.update(grads, params, state, count, lr, hyper, **extra)
+    return rule.update(grads, params, state, count, lr, **extra)
 
 
 _SHARED = threading.local()

@@ -26,12 +26,14 @@ class FromageRule(Rule):
 
     lr_unit = (0, 0)        # a relative step: ||theta|| / ||g|| carries the unit
 
+    hyper_names = ('min_norm',)
+
     def __init__(self, min_norm: float):
         self.min_norm = min_norm
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         dt = grad.dtype
-        ratio = (safe_norm(param, self.min_norm) / safe_norm(grad, self.min_norm)).astype(dt)
+        ratio = (safe_norm(param, hyper['min_norm']) / safe_norm(grad, hyper['min_norm'])).astype(dt)
         mult = (1 / jnp.sqrt(1 + lr * lr))
         # optax: updates = -(lr * mult) * ratio * g + (mult - 1) * p
         return -(lr * mult).astype(dt) * (ratio * grad) + (mult - 1).astype(dt) * param, {}

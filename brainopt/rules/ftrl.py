@@ -33,6 +33,8 @@ class FtrlRule(Rule):
     slots = ('accumulator', 'linear')
     slot_units = {'accumulator': (0, 2), 'linear': (0, 1)}
 
+    hyper_names = ('learning_rate_power', 'l1', 'l2', 'l2_shrinkage', 'beta')
+
     def __init__(self, learning_rate_power: float, initial_accumulator_value: float, l1: float, l2: float,
                  l2_shrinkage: float, beta: float):
         self.learning_rate_power = learning_rate_power
@@ -46,13 +48,13 @@ class FtrlRule(Rule):
     def init_leaf(self, param):
         return {'accumulator': full_like(param, self.initial_accumulator_value), 'linear': full_like(param, 0.)}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         dt = grad.dtype
         lr = lr.astype(dt)
-        power = -self.learning_rate_power
+        power = -hyper['learning_rate_power']
         accum, linear = slots['accumulator'], slots['linear']
-        l2 = self.l2 + self.beta / (2.0 * lr)
-        grad_to_use = grad + 2 * self.l2_shrinkage * param
+        l2 = hyper['l2'] + hyper['beta'] / (2.0 * lr)
+        grad_to_use = grad + 2 * hyper['l2_shrinkage'] * param
         g2 = grad * grad
         new_accum = accum + g2
         root_new, root_old = jnp.power(new_accum, power), jnp.power(accum, power)
@@ -62,7 +64,7 @@ class FtrlRule(Rule):
         grown = jnp.where(accum > 0, root_old * jnp.expm1(power * jnp.log1p(g2 / safe)), root_new - root_old)
         linear = linear + (grad_to_use - grown / lr * param)
         quadratic = root_new / lr + 2 * l2
-        new_param = (jnp.clip(linear, -self.l1, self.l1) - linear) / quadratic
+        new_param = (jnp.clip(linear, -hyper['l1'], hyper['l1']) - linear) / quadratic
         # no gradient yet and no regularization (n = 0, l2 = beta = 0): 0/0 in Keras; the parameter stays
         new_param = jnp.where(quadratic > 0, new_param, param)
         return new_param - param, {'accumulator': new_accum, 'linear': linear}

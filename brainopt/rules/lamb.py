@@ -41,17 +41,17 @@ class DecayInRule(Rule):
             return 0.0
         return self.weight_decay
 
-    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
+    def update_leaf_decay(self, grad, param, slots, count, lr, hyper, weight_decay):
         raise NotImplementedError
 
-    def update_leaf(self, grad, param, slots, count, lr):
-        return self.update_leaf_decay(grad, param, slots, count, lr, self.weight_decay)
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
+        return self.update_leaf_decay(grad, param, slots, count, lr, hyper, self.weight_decay)
 
-    def update(self, grads, params, state, count, lr, decay=None):
+    def update(self, grads, params, state, count, lr, hyper, decay=None):
         deltas, new_state = {}, {s: {} for s in self.slots}
         for name, g in grads.items():
             leaf_slots = {s: state[s][name] for s in self.slots}
-            deltas[name], leaf_slots = self.update_leaf_decay(g, params[name], leaf_slots, count, lr,
+            deltas[name], leaf_slots = self.update_leaf_decay(g, params[name], leaf_slots, count, lr, hyper,
                                                               self.decay_of(name, decay))
             for s in self.slots:
                 new_state[s][name] = leaf_slots[s]
@@ -77,19 +77,21 @@ class LambRule(DecayInRule):
     slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2)}
     eps_units = {'eps': (0, 1)}
 
+    hyper_names = ('b1', 'b2', 'eps')
+
     def __init__(self, b1: float, b2: float, eps: float, weight_decay: float = 0.0):
         self.b1, self.b2, self.eps, self.weight_decay = b1, b2, eps, weight_decay
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
-    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
-        b1, b2, dt = self.b1, self.b2, grad.dtype
+    def update_leaf_decay(self, grad, param, slots, count, lr, hyper, weight_decay):
+        b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
         m = lerp(slots['exp_avg'], grad, 1 - b1)
         v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
         m_hat = m / corrected(b1, count, dt)
         v_hat = v / corrected(b2, count, dt)
-        r = m_hat / (jnp.sqrt(v_hat) + self.eps)
+        r = m_hat / (jnp.sqrt(v_hat) + hyper['eps'])
         if weight_decay:
             r = r + weight_decay * param
         p_norm, r_norm = l2_norm(param), l2_norm(r)

@@ -43,6 +43,8 @@ class LarsRule(DecayInRule):
     slot_units = {'momentum_buffer': (1, 0)}
     eps_units = {'eps': (0, 1)}
 
+    hyper_names = ('momentum', 'trust_coefficient', 'eps')
+
     def __init__(self, momentum: float, trust_coefficient: float, eps: float, nesterov: bool = False,
                  brainpy: bool = False):
         self.momentum, self.trust_coefficient, self.eps, self.nesterov = momentum, trust_coefficient, eps, nesterov
@@ -52,25 +54,25 @@ class LarsRule(DecayInRule):
     def init_leaf(self, param):
         return {'momentum_buffer': full_like(param, 0.)} if self.slots else {}
 
-    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
+    def update_leaf_decay(self, grad, param, slots, count, lr, hyper, weight_decay):
         dt = grad.dtype
         p_norm, g_norm = l2_norm(param), l2_norm(grad)
         if self.brainpy:
             # brainpy: tc |p| / (|g| + wd |p| + eps), lr * maximum(|p| == 0 or |g| == 0, ratio), on g + wd p
-            ratio = self.trust_coefficient * p_norm / (g_norm + weight_decay * p_norm + self.eps)
+            ratio = hyper['trust_coefficient'] * p_norm / (g_norm + weight_decay * p_norm + hyper['eps'])
             ratio = jnp.where((p_norm == 0) | (g_norm == 0), jnp.maximum(1, ratio), ratio).astype(dt)
             u = lr.astype(dt) * ratio * (grad + weight_decay * param if weight_decay else grad)
             if not self.slots:
                 return -u, {}
-            buf = self.momentum * slots['momentum_buffer'] + u
-            return -(u + self.momentum * buf if self.nesterov else buf), {'momentum_buffer': buf}
-        ratio = self.trust_coefficient * p_norm / (g_norm + self.eps)
+            buf = hyper['momentum'] * slots['momentum_buffer'] + u
+            return -(u + hyper['momentum'] * buf if self.nesterov else buf), {'momentum_buffer': buf}
+        ratio = hyper['trust_coefficient'] * p_norm / (g_norm + hyper['eps'])
         ratio = jnp.where((p_norm == 0) | (g_norm == 0), 1, ratio).astype(dt)
         u = grad * ratio
         if not self.slots:
             return -lr.astype(dt) * u, {}
-        buf = u + self.momentum * slots['momentum_buffer']
-        direction = u + self.momentum * buf if self.nesterov else buf
+        buf = u + hyper['momentum'] * slots['momentum_buffer']
+        direction = u + hyper['momentum'] * buf if self.nesterov else buf
         return -lr.astype(dt) * direction, {'momentum_buffer': buf}
 
     def config(self):

@@ -59,6 +59,8 @@ class LBFGSRule(Rule):
     slots = ('param_diffs', 'grad_diffs', 'prev_grad', 'prev_step')
     slot_units = {'param_diffs': (1, 0), 'grad_diffs': (0, 1), 'prev_grad': (0, 1), 'prev_step': (1, 0)}
 
+    hyper_names = ('tolerance_grad', 'tolerance_change')
+
     def __init__(self, memory_size: int, scale_init_precond: bool = True, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9):
         self.memory_size = memory_size
@@ -77,7 +79,7 @@ class LBFGSRule(Rule):
                 'prev_step': {k: jnp.zeros_like(p) for k, p in params.items()}}
 
     # -- the iteration, in two halves around the step length ---------------------------
-    def direction(self, grads, state, count, lr):
+    def direction(self, grads, state, count, lr, hyper):
         """Everything before the step length is known.
 
         Returns a dict: ``d`` (the direction), ``t0`` (the initial step
@@ -128,8 +130,8 @@ class LBFGSRule(Rule):
         lr = jnp.asarray(lr, jnp.float32)
         t0 = jnp.where(first, jnp.minimum(1., 1. / tree_abs_sum(grads)) * lr, lr)
         gtd = tree_dot(grads, d)
-        optimal = tree_max_abs(grads) <= self.tolerance_grad
-        descent = jnp.logical_and(jnp.logical_not(optimal), gtd <= -self.tolerance_change)
+        optimal = tree_max_abs(grads) <= hyper['tolerance_grad']
+        descent = jnp.logical_and(jnp.logical_not(optimal), gtd <= -hyper['tolerance_change'])
         memory = {'param_diffs': s_hist, 'grad_diffs': y_hist, 'prev_grad': dict(grads)}
         return {'d': d, 't0': t0, 'gtd': gtd, 'optimal': optimal, 'descent': descent, 'memory': memory}
 
@@ -142,9 +144,9 @@ class LBFGSRule(Rule):
         new = {s: {k: jnp.where(keep, state[s][k], v) for k, v in new[s].items()} for s in self.slots}
         return deltas, new
 
-    def update(self, grads, params, state, count, lr):
+    def update(self, grads, params, state, count, lr, hyper):
         """The iteration without a line search: the step length is ``t0``."""
-        prepared = self.direction(grads, state, count, lr)
+        prepared = self.direction(grads, state, count, lr, hyper)
         return self.step(prepared, state, prepared['t0'])
 
     def config(self):

@@ -23,16 +23,18 @@ class LionRule(Rule):
     lr_unit = (1, 0)        # sign(c) is a pure number: the step is lr itself
     slot_units = {'exp_avg': (0, 1)}
 
+    hyper_names = ('b1', 'b2')
+
     def __init__(self, b1: float, b2: float):
         self.b1, self.b2 = b1, b2
 
     def init_leaf(self, param):
         return {'exp_avg': full_like(param, 0.)}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         m = slots['exp_avg']
-        direction = jnp.sign((1 - self.b1) * grad + self.b1 * m)
-        m = (1 - self.b2) * grad + self.b2 * m
+        direction = jnp.sign((1 - hyper['b1']) * grad + hyper['b1'] * m)
+        m = (1 - hyper['b2']) * grad + hyper['b2'] * m
         return -lr.astype(grad.dtype) * direction, {'exp_avg': m}
 
     def config(self):

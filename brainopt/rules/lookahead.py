@@ -1,11 +1,10 @@
 """Lookahead (Zhang, Lucas, Hinton and Ba, 2019): any rule as the fast optimizer, plus slow weights."""
-import copy
 
 import jax.numpy as jnp
 
 from ..transforms import weight_decay as decay
 from ..units import eps_exponents
-from .base import Rule
+from .base import Rule, run_update
 
 __all__ = ['LookaheadRule']
 
@@ -66,11 +65,19 @@ class LookaheadRule(Rule):
 
     takes_decay = True
 
-    def bind(self, values):
-        """A copy whose inner rule is bound to ``values`` (the hyperparameters are the inner rule's)."""
-        clone = copy.copy(self)
-        vars(clone)['inner'] = self.inner.bind(values)
-        return clone
+    hyper_names = ('alpha',)
+
+    def hyper(self):
+        """``alpha``, and the inner rule's hyperparameters under ``'inner'``."""
+        return {**super().hyper(), 'inner': self.inner.hyper()}
+
+    @property
+    def takes_hyper(self):
+        return self.inner.takes_hyper
+
+    def with_values(self, hyper, values):
+        """The epsilons given as Quantities are the inner rule's."""
+        return {**hyper, 'inner': self.inner.with_values(hyper['inner'], values)}
 
     def _own_plan(self, params):
         """The decay that the rule's own arguments describe (the rule used on its own, outside an optimizer)."""
@@ -80,7 +87,7 @@ class LookaheadRule(Rule):
         mode = 'decoupled' if self.decay_scaled_by_lr else 'decoupled_unscaled'
         return decay.Plan(mode, decay.coefficients(params, self.decoupled_weight_decay, mask))
 
-    def update(self, grads, params, state, count, lr, decay=None):
+    def update(self, grads, params, state, count, lr, hyper, decay=None):
         """The inner rule's step, and every ``sync_period``-th call the pull towards the slow weights. ``decay``:
         the engine's weight decay of this step (what the engine will write depends on it); None: the rule's
         own ``decoupled_weight_decay`` / ``proximal_weight_decay``."""
@@ -88,7 +95,8 @@ class LookaheadRule(Rule):
         inner_state = {s: state[s] for s in self.inner.slots}
         inner_count = count % self.sync_period if self.reset_state else count
         extra = {'decay': plan} if self.inner.takes_decay else {}
-        deltas, new_state = self.inner.update(grads, params, inner_state, inner_count, lr, **extra)
+        deltas, new_state = run_update(self.inner, grads, params, inner_state, inner_count, lr, hyper['inner'],
+                                       **extra)
         new_state = dict(new_state)
         base = plan.fast_base(params, lr)
         sync = (count + 1) % self.sync_period == 0
@@ -103,7 +111,7 @@ class LookaheadRule(Rule):
             if shrink is not None:          # the weights the engine writes after its proximal step
                 fast = fast / shrink
             phi = state['slow'][k]
-            synced = phi + jnp.asarray(self.alpha, phi.dtype) * (fast - phi)
+            synced = phi + jnp.asarray(hyper['alpha'], phi.dtype) * (fast - phi)
             # the step that makes the engine write `synced` (undoing the proximal division it applies next)
             target = synced if shrink is None else synced * shrink
             out[k] = jnp.where(sync, target - p, deltas[k].astype(p.dtype))

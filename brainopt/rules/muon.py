@@ -60,6 +60,8 @@ class MuonRule(Rule):
     lr_unit = (1, 0)        # NS(d) and Adam's m / sqrt(v) are dimensionless
     slot_units = {'momentum_buffer': (0, 1), 'exp_avg_sq': (0, 2)}
 
+    hyper_names = ('momentum', 'eps', 'rms_rate', 'adam_lr_ratio', 'ns_coefficients')
+
     def __init__(self, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn,
                  adam_betas, adam_eps, adam_lr_ratio, exclude_layers=(), exclude_embeddings=False, rms_rate=0.2,
                  keras=False):
@@ -85,11 +87,16 @@ class MuonRule(Rule):
         per_leaf = {n: self.init_leaf(p, self.uses_muon(p) and not self.excluded(n)) for n, p in params.items()}
         return {s: {n: per_leaf[n][s] for n in params} for s in self.slots}
 
-    def update(self, grads, params, state, count, lr):
+    def hyper(self):
+        """Muon's own hyperparameters, and the Adam step's (of the leaves that take it) under ``'adam'``."""
+        return {**super().hyper(), 'adam': self.adam.hyper()}
+
+    def update(self, grads, params, state, count, lr, hyper):
         deltas, new_state = {}, {s: {} for s in self.slots}
         for n, g in grads.items():
             muon = self.uses_muon(params[n]) and not self.excluded(n)
-            deltas[n], leaf = self.update_leaf(g, params[n], {s: state[s][n] for s in self.slots}, count, lr, muon)
+            deltas[n], leaf = self.update_leaf(g, params[n], {s: state[s][n] for s in self.slots}, count, lr, hyper,
+                                              muon)
             for s in self.slots:
                 new_state[s][n] = leaf[s]
         return deltas, new_state
@@ -99,17 +106,17 @@ class MuonRule(Rule):
         second = jnp.zeros((0,), jnp.result_type(param)) if muon else full_like(param, 0.)
         return {'momentum_buffer': full_like(param, 0.), 'exp_avg_sq': second}
 
-    def update_leaf(self, grad, param, slots, count, lr, muon=None):
+    def update_leaf(self, grad, param, slots, count, lr, hyper, muon=None):
         dt = grad.dtype
         if not (self.uses_muon(param) if muon is None else muon):
             delta, new = self.adam.update_leaf(
                 grad, param, {'exp_avg': slots['momentum_buffer'], 'exp_avg_sq': slots['exp_avg_sq']},
-                count, lr * self.adam_lr_ratio)
+                count, lr * hyper['adam_lr_ratio'], hyper['adam'])
             return delta, {'momentum_buffer': new['exp_avg'], 'exp_avg_sq': new['exp_avg_sq']}
-        buf = lerp(slots['momentum_buffer'], grad, 1 - self.momentum)
-        direction = lerp(grad, buf, self.momentum) if self.nesterov else buf
-        ortho = newton_schulz(direction.astype(jnp.float32), self.ns_coefficients, self.ns_steps, self.eps)
-        scale = lr * lr_ratio(param.shape, self.adjust_lr_fn, self.rms_rate)
+        buf = lerp(slots['momentum_buffer'], grad, 1 - hyper['momentum'])
+        direction = lerp(grad, buf, hyper['momentum']) if self.nesterov else buf
+        ortho = newton_schulz(direction.astype(jnp.float32), hyper['ns_coefficients'], self.ns_steps, hyper['eps'])
+        scale = lr * lr_ratio(param.shape, self.adjust_lr_fn, hyper['rms_rate'])
         return (-scale * ortho).astype(dt), {'momentum_buffer': buf, 'exp_avg_sq': slots['exp_avg_sq']}
 
     def config(self):

@@ -28,21 +28,23 @@ class NovogradRule(DecayInRule):
     slot_units = {'exp_avg': (0, 0), 'exp_avg_sq': (0, 2)}
     eps_units = {'eps': (0, 1)}
 
+    hyper_names = ('b1', 'b2', 'eps')
+
     def __init__(self, b1: float, b2: float, eps: float, weight_decay: float = 0.0):
         self.b1, self.b2, self.eps, self.weight_decay = b1, b2, eps, weight_decay
 
     def init_leaf(self, param):
         return {'exp_avg': full_like(param, 0.), 'exp_avg_sq': jnp.zeros((), jnp.result_type(param))}
 
-    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
+    def update_leaf_decay(self, grad, param, slots, count, lr, hyper, weight_decay):
         dt = grad.dtype
         first = count == 0
         sq = jnp.sum(grad * grad)
-        v = jnp.where(first, sq, self.b2 * slots['exp_avg_sq'] + (1 - self.b2) * sq).astype(dt)
-        u = grad / (jnp.sqrt(v) + self.eps)
+        v = jnp.where(first, sq, hyper['b2'] * slots['exp_avg_sq'] + (1 - hyper['b2']) * sq).astype(dt)
+        u = grad / (jnp.sqrt(v) + hyper['eps'])
         if weight_decay:
             u = u + weight_decay * param
-        m = jnp.where(first, u, self.b1 * slots['exp_avg'] + u).astype(dt)
+        m = jnp.where(first, u, hyper['b1'] * slots['exp_avg'] + u).astype(dt)
         return -lr.astype(dt) * m, {'exp_avg': m, 'exp_avg_sq': v}
 
     def config(self):

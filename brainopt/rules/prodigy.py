@@ -40,6 +40,8 @@ class ProdigyRule(DecayInRule):
     slot_units = {'exp_avg': (1, 1), 'exp_avg_sq': (2, 2), 'grad_sum': (1, 1), 'params0': (1, 0),
                   'numerator': (1, 0), 'd': (1, 0)}
 
+    hyper_names = ('b1', 'b2', 'beta3', 'eps', 'estim_lr0', 'estim_lr_coef')
+
     def __init__(self, b1, b2, beta3, eps, estim_lr0, estim_lr_coef, safeguard_warmup, weight_decay=0.0):
         self.b1, self.b2, self.beta3, self.eps = b1, b2, beta3, eps
         self.estim_lr0, self.estim_lr_coef, self.safeguard_warmup = estim_lr0, estim_lr_coef, safeguard_warmup
@@ -52,11 +54,11 @@ class ProdigyRule(DecayInRule):
                 # changes a slot's dtype (which would recompile the next one)
                 'numerator': jnp.zeros((), jnp.float32), 'd': jnp.asarray(self.estim_lr0, jnp.float32)}
 
-    def update(self, grads, params, state, count, lr, decay=None):
+    def update(self, grads, params, state, count, lr, hyper, decay=None):
         names = list(grads)
         if not names:
             return {}, {s: {} for s in self.slots}
-        b1, b2, b3, d0 = self.b1, self.b2, self.beta3, self.estim_lr0
+        b1, b2, b3, d0 = hyper['b1'], hyper['b2'], hyper['beta3'], hyper['estim_lr0']
         d = functools.reduce(jnp.maximum, [state['d'][n] for n in names])
         dt = d.dtype
         step = (count + 1).astype(jnp.float32)
@@ -75,13 +77,13 @@ class ProdigyRule(DecayInRule):
             new['params0'][n] = state['params0'][n]
         numerator = sum(new['numerator'][n] for n in names)
         denominator = sum(jnp.sum(jnp.abs(new['grad_sum'][n])) for n in names)
-        estimate = self.estim_lr_coef * numerator / jnp.where(denominator > 0, denominator, 1)
+        estimate = hyper['estim_lr_coef'] * numerator / jnp.where(denominator > 0, denominator, 1)
         d_new = jnp.maximum(d, jnp.where(denominator > 0, estimate, d)).astype(dt)
         deltas = {}
         for n in names:
             p, m, v = params[n], new['exp_avg'][n], new['exp_avg_sq'][n]
             pdt = p.dtype
-            step_ = -dlr.astype(pdt) * m / (jnp.sqrt(v) + (d_new * self.eps).astype(pdt))
+            step_ = -dlr.astype(pdt) * m / (jnp.sqrt(v) + (d_new * hyper['eps']).astype(pdt))
             wd = self.decay_of(n, decay)
             deltas[n] = step_ - (wd * dlr).astype(pdt) * p if wd else step_
             new['d'][n] = d_new.astype(state['d'][n].dtype)

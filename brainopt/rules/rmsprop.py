@@ -33,6 +33,8 @@ class RMSpropRule(Rule):
     lr_unit = (1, 0)
     slot_units = {'square_avg': (0, 2), 'grad_avg': (0, 1), 'momentum_buffer': (0, 0)}
 
+    hyper_names = ('alpha', 'eps', 'momentum')
+
     def __init__(self, alpha: float, eps: float, momentum: float = 0.0, centered: bool = False,
                  eps_placement: str = 'outside', lr_in_buffer: bool = False):
         if eps_placement not in ('outside', 'inside'):
@@ -52,8 +54,8 @@ class RMSpropRule(Rule):
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
-    def update_leaf(self, grad, param, slots, count, lr):
-        alpha, eps = self.alpha, self.eps
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
+        alpha, eps = hyper['alpha'], hyper['eps']
         lr = lr.astype(grad.dtype)
         square_avg = slots['square_avg'] * alpha + (1 - alpha) * grad * grad
         new = {'square_avg': square_avg}
@@ -68,12 +70,12 @@ class RMSpropRule(Rule):
             avg = jnp.sqrt(var + eps)
         if self.lr_in_buffer:   # Keras: increment = lr g / root; b = mu b + increment; p -= b
             increment = lr * grad / avg
-            if self.momentum > 0:
-                buf = new['momentum_buffer'] = self.momentum * slots['momentum_buffer'] + increment
+            if 'momentum_buffer' in slots:
+                buf = new['momentum_buffer'] = hyper['momentum'] * slots['momentum_buffer'] + increment
                 return -buf, new
             return -increment, new
-        if self.momentum > 0:
-            buf = new['momentum_buffer'] = slots['momentum_buffer'] * self.momentum + grad / avg
+        if 'momentum_buffer' in slots:
+            buf = new['momentum_buffer'] = slots['momentum_buffer'] * hyper['momentum'] + grad / avg
             return -lr * buf, new
         return -lr * grad / avg, new
 

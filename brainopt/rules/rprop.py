@@ -32,6 +32,8 @@ class RpropRule(Rule):
     lr_unit = (1, 0)        # the initial step size: in the parameter's unit (as step_sizes)
     slot_units = {'prev': (0, 1), 'step_size': (1, 0)}
 
+    hyper_names = ('eta_minus', 'eta_plus', 'step_size_min', 'step_size_max')
+
     def __init__(self, eta_minus: float, eta_plus: float, step_size_min: float, step_size_max: float):
         self.eta_minus, self.eta_plus = eta_minus, eta_plus
         self.step_size_min, self.step_size_max = step_size_min, step_size_max
@@ -39,14 +41,14 @@ class RpropRule(Rule):
     def init_leaf(self, param):
         return {'prev': full_like(param, 0.), 'step_size': full_like(param, UNSET)}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         dt = grad.dtype
         size = slots['step_size']
         size = jnp.where(size < 0, lr.astype(dt), size)
         sign = jnp.sign(grad * slots['prev'])
-        factor = jnp.where(sign > 0, jnp.asarray(self.eta_plus, dt),
-                           jnp.where(sign < 0, jnp.asarray(self.eta_minus, dt), jnp.ones((), dt)))
-        size = jnp.clip(size * factor, self.step_size_min, self.step_size_max)
+        factor = jnp.where(sign > 0, jnp.asarray(hyper['eta_plus'], dt),
+                           jnp.where(sign < 0, jnp.asarray(hyper['eta_minus'], dt), jnp.ones((), dt)))
+        size = jnp.clip(size * factor, hyper['step_size_min'], hyper['step_size_max'])
         grad = jnp.where(sign < 0, jnp.zeros((), dt), grad)
         return -(jnp.sign(grad) * size), {'prev': grad, 'step_size': size}
 

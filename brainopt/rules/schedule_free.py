@@ -30,6 +30,8 @@ class ScheduleFreeRule(DecayInRule):
     parameters, and a parameter registered later starts its own average.
     """
 
+    hyper_names = ('beta', 'b2', 'eps', 'warmup_steps', 'weight_lr_power')
+
     def __init__(self, base, beta, b2, eps, warmup_steps, weight_lr_power, weight_decay=0.0):
         self.base, self.beta, self.b2, self.eps = base, beta, b2, eps
         self.warmup_steps, self.weight_lr_power, self.weight_decay = warmup_steps, weight_lr_power, weight_decay
@@ -48,20 +50,20 @@ class ScheduleFreeRule(DecayInRule):
             out['exp_avg_sq'] = full_like(param, 0.)
         return out
 
-    def update_leaf_decay(self, grad, param, slots, count, lr, weight_decay):
-        dt, beta = grad.dtype, self.beta
+    def update_leaf_decay(self, grad, param, slots, count, lr, hyper, weight_decay):
+        dt, beta = grad.dtype, hyper['beta']
         step = (count + 1).astype(jnp.float32)
-        if self.warmup_steps:
-            lr = lr * jnp.minimum(1.0, step / self.warmup_steps)
+        if hyper['warmup_steps']:
+            lr = lr * jnp.minimum(1.0, step / hyper['warmup_steps'])
         lr = lr.astype(dt)
         lr_max = jnp.maximum(slots['lr_max'], lr)
-        weight = lr_max ** self.weight_lr_power
+        weight = lr_max ** hyper['weight_lr_power']
         weight_sum = slots['weight_sum'] + weight
         c = jnp.where(weight_sum > 0, weight / jnp.where(weight_sum > 0, weight_sum, 1), 0).astype(dt)
         new = {'weight_sum': weight_sum, 'lr_max': lr_max}
         if self.base == 'adamw':
-            v = new['exp_avg_sq'] = slots['exp_avg_sq'] * self.b2 + (1 - self.b2) * grad * grad
-            u = grad / (jnp.sqrt(v / corrected(self.b2, count, dt)) + self.eps)
+            v = new['exp_avg_sq'] = slots['exp_avg_sq'] * hyper['b2'] + (1 - hyper['b2']) * grad * grad
+            u = grad / (jnp.sqrt(v / corrected(hyper['b2'], count, dt)) + hyper['eps'])
             if weight_decay:
                 u = u + weight_decay * param
         else:
@@ -73,9 +75,10 @@ class ScheduleFreeRule(DecayInRule):
         y = beta * x + (1 - beta) * z
         return y - param, new
 
-    def eval_params(self, params, z):
+    @staticmethod
+    def eval_params(params, z, beta):
         """:math:`x = (y - (1-\\beta) z)/\\beta` for dicts of parameters and ``z`` slots."""
-        return {k: (y - (1 - self.beta) * z[k]) / self.beta for k, y in params.items()}
+        return {k: (y - (1 - beta) * z[k]) / beta for k, y in params.items()}
 
     def config(self):
         out = {'momentum' if self.base == 'sgd' else 'betas':

@@ -36,6 +36,8 @@ class SGDRule(Rule):
     lr_unit = (1, -1)
     slot_units = {'momentum_buffer': (0, 1)}
 
+    hyper_names = ('momentum', 'dampening')
+
     def __init__(self, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
                  lr_in_buffer: bool = False):
         self.momentum = momentum
@@ -49,11 +51,11 @@ class SGDRule(Rule):
     def init_leaf(self, param):
         return {'momentum_buffer': full_like(param, 0.)} if self.slots else {}
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         lr = lr.astype(grad.dtype)
         if not self.slots:
             return -lr * grad, {}
-        mu, damp = self.momentum, self.dampening
+        mu, damp = hyper['momentum'], hyper['dampening']
         buf = slots['momentum_buffer']
         if self.lr_in_buffer:   # Keras: m = m*mu - g*lr; p += m (Nesterov: p += m*mu - g*lr); here b = -m
             step = grad * lr if damp == 0 else jnp.where(count == 0, grad * lr, grad * lr * (1 - damp))

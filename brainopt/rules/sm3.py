@@ -31,6 +31,8 @@ class SM3Rule(Rule):
     slot_units = {'accumulator': (0, 2), 'momentum_buffer': (0, 0)}
     eps_units = {'eps': (0, 2)}
 
+    hyper_names = ('momentum', 'eps')
+
     def __init__(self, momentum: float, eps: float):
         self.momentum, self.eps = momentum, eps
         self.slots = ('accumulator',) + (('momentum_buffer',) if momentum > 0 else ())
@@ -47,7 +49,7 @@ class SM3Rule(Rule):
             out['momentum_buffer'] = full_like(param, 0.)
         return out
 
-    def update_leaf(self, grad, param, slots, count, lr):
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
         dt, shape, k = grad.dtype, grad.shape, grad.ndim
         acc = slots['accumulator']
         if self._covered(param):
@@ -59,10 +61,10 @@ class SM3Rule(Rule):
         else:
             nu = grad * grad + acc
             new_acc = nu
-        u = grad * jnp.where(nu > 0, jax.lax.rsqrt(nu + self.eps), 0).astype(dt)
+        u = grad * jnp.where(nu > 0, jax.lax.rsqrt(nu + hyper['eps']), 0).astype(dt)
         new = {'accumulator': new_acc}
-        if self.momentum > 0:
-            u = new['momentum_buffer'] = (1 - self.momentum) * u + self.momentum * slots['momentum_buffer']
+        if 'momentum_buffer' in slots:
+            u = new['momentum_buffer'] = (1 - hyper['momentum']) * u + hyper['momentum'] * slots['momentum_buffer']
         return -lr.astype(dt) * u, new
 
     def config(self):

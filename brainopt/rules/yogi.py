@@ -27,6 +27,8 @@ class YogiRule(Rule):
     slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2)}
     eps_units = {'eps': (0, 1)}
 
+    hyper_names = ('b1', 'b2', 'eps')
+
     def __init__(self, b1: float, b2: float, eps: float, initial_accumulator_value: float):
         self.b1, self.b2, self.eps = b1, b2, eps
         self.initial_accumulator_value = initial_accumulator_value
@@ -34,15 +36,15 @@ class YogiRule(Rule):
     def init_leaf(self, param):
         return {s: full_like(param, self.initial_accumulator_value) for s in self.slots}
 
-    def update_leaf(self, grad, param, slots, count, lr):
-        b1, b2, dt = self.b1, self.b2, grad.dtype
+    def update_leaf(self, grad, param, slots, count, lr, hyper):
+        b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
         m = (1 - b1) * grad + b1 * slots['exp_avg']
         g2 = grad * grad
         v = slots['exp_avg_sq']
         v = v - (1 - b2) * jnp.sign(v - g2) * g2
         m_hat = m / corrected(b1, count, dt)
         v_hat = v / corrected(b2, count, dt)
-        return -lr.astype(dt) * (m_hat / (jnp.sqrt(v_hat) + self.eps)), {'exp_avg': m, 'exp_avg_sq': v}
+        return -lr.astype(dt) * (m_hat / (jnp.sqrt(v_hat) + hyper['eps'])), {'exp_avg': m, 'exp_avg_sq': v}
 
     def config(self):
         return {'betas': (self.b1, self.b2), 'eps': self.eps,

@@ -157,6 +157,17 @@ class Plan:
         """The gradient with the L2 term ``weight_decay * p`` (coupled mode)."""
         return add_coupled(grads, params, self.coef, self.coef) if self.mode == 'coupled' else grads
 
+    def coupled_objective(self, value, params):
+        """``value + sum_k coef_k |p_k|^2 / 2`` (coupled mode), in float32: the objective whose gradient
+        :meth:`coupled` gives, for a method that reads the loss value itself (L-BFGS's line search)."""
+        if self.mode != 'coupled':
+            return value
+        squares = [jnp.sum(jnp.square(params[k].astype(jnp.float32))) for k in self.coef]
+        coefs = list(self.coef.values())
+        if all(c == coefs[0] for c in coefs):       # one coefficient: (wd / 2) times the sum
+            return value + 0.5 * coefs[0] * sum(squares[1:], squares[0])
+        return value + sum(0.5 * c * sq for c, sq in zip(coefs, squares))
+
     def after_rule(self, params, deltas, lr):
         """The step after proximal decay (Adan): ``(p + delta) / (1 + weight_decay * lr) - p``."""
         return proximal(params, deltas, self.coef, lr, self.coef) if self.mode == 'proximal' else deltas
