@@ -32,6 +32,7 @@ class BraintoolsNamesMixin:
     def get_last_lr(self):
         """The learning rate that the next update applies, one float per parameter group (braintools's and
         torch's ``get_last_lr()``)."""
+        self._settle()
         count = self._lr_count_now()
         return [float(g.source(count)) for g in self._groups]
 

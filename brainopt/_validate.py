@@ -20,6 +20,23 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def live_real(name, value, *, owner='', **bounds):
+    """A hyperparameter that the optimizer keeps in its state (``opt.lr``, a group's weight decay): a traced JAX
+    scalar (a hypergradient, ``brainstate.transform.grad`` with respect to it) is returned as it is, unchecked (its
+    value is not known); a concrete 0-d array is checked as the number it holds; anything else as :func:`real`."""
+    import jax
+    import numpy as np
+    if isinstance(value, jax.core.Tracer):
+        if value.ndim != 0 or not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+            where = f'{owner}: ' if owner else ''
+            raise TypeError(f'{where}{name} must be a real scalar, got a traced {value.dtype} of shape {value.shape}')
+        return value
+    if isinstance(value, (jax.Array, np.ndarray)) and value.ndim == 0 and \
+            (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+        value = value.item()
+    return real(name, value, owner=owner, **bounds)
+
+
 def real(name, value, *, low=None, high=None, low_open=False, high_open=False, owner='', allow_inf=False):
     """Return ``float(value)`` after checking it is finite and lies in the given interval.
 

@@ -114,7 +114,7 @@ class Scheduler(LRScheduler):
         self.lr = self.base_lr = _real(type(self).__name__, 'learning_rate', learning_rate, low=0.)
         opt = self.attached_optimizer
         if opt is not None:
-            opt._reset_compiled()
+            opt._structure_changed()     # the rate is part of the program: every compiled step traces again
 
 
 class CallBasedScheduler(Scheduler):

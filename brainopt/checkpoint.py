@@ -69,6 +69,7 @@ def _host(x):
 
 def optimizer_state_dict(opt) -> Dict[str, Any]:
     """Everything ``opt`` needs to continue, as a nested dict of numpy arrays."""
+    opt._settle()
     d = {'optimizer': type(opt).__name__,
          'step_count': _host(opt.step_count.value),
          'slots': {s: {k: _host(v) for k, v in st.value.items()} for s, st in opt.slots.items()}}
@@ -87,6 +88,9 @@ def optimizer_state_dict(opt) -> Dict[str, Any]:
             lrs[str(i)] = np.asarray(g.lr, np.float64)    # a constant lr can be changed during training
     if lrs:
         d['lr'] = lrs
+    # each group's weight decay, which may be changed during training too (a file without it keeps the
+    # optimizer's own on load)
+    d['weight_decay'] = {str(i): np.asarray(g.weight_decay, np.float64) for i, g in enumerate(opt._groups)}
     return d
 
 
@@ -160,7 +164,7 @@ def load_optimizer_state_dict(opt, d):
             has = 'holds' if key in d else 'has no'
             _fail(opt, f'the state dict {has} {key!r}, but this optimizer was built '
                        f'{"with" if on else "without"} {options[key]}')
-    known = {'optimizer', 'step_count', 'slots', 'schedule', 'lr'} | set(features)
+    known = {'optimizer', 'step_count', 'slots', 'schedule', 'lr', 'weight_decay'} | set(features)
     extra = sorted(set(d) - known)
     if extra:
         _fail(opt, f'unknown entries {extra}; expected the keys of state_dict(): {sorted(known)}')
@@ -216,6 +220,18 @@ def load_optimizer_state_dict(opt, d):
         lr = float(np.asarray(value))
         if not np.isfinite(lr) or lr < 0:
             _fail(opt, f"['lr'][{i!r}] must be a finite non-negative number, got {lr}")
+    decays = d.get('weight_decay', {})
+    if not isinstance(decays, Mapping):
+        _fail(opt, f"['weight_decay'] must be a dict of group index -> weight decay, got {type(decays).__name__}")
+    for i, value in decays.items():
+        if not (str(i).isdigit() and int(i) < len(opt._groups)):
+            _fail(opt, f"['weight_decay'] names parameter group {i!r}; this optimizer has {len(opt._groups)} "
+                       f"group(s)")
+        if np.ndim(value) != 0:
+            _fail(opt, f"['weight_decay'][{i!r}] must be a number, got shape {np.shape(value)}")
+        wd = float(np.asarray(value))
+        if not np.isfinite(wd) or wd < 0:
+            _fail(opt, f"['weight_decay'][{i!r}] must be a finite non-negative number, got {wd}")
 
     # -- everything fits: write ---------------------------------------------------------------
     copy = lambda x: jnp.array(x, copy=True)  # noqa: E731
@@ -235,6 +251,10 @@ def load_optimizer_state_dict(opt, d):
         lr = float(np.asarray(value))
         if lr != opt._groups[int(i)].lr:
             opt.set_lr(lr, int(i))
+    for i, value in decays.items():
+        wd = float(np.asarray(value))
+        if wd != opt._groups[int(i)].weight_decay:
+            opt.param_groups[int(i)]['weight_decay'] = wd
 
 
 def _placed(value, current):

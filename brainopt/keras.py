@@ -164,8 +164,7 @@ class _Keras:
 
         self._replace_option('weight_decay_exclude', excluded if (ids or pattern is not None) else None)
         self._decay_mask = _decay.decay_mask(weights.leaf_names, self.weight_decay_exclude)
-        self._reset_compiled()
-        self._warn_if_compiled('set of parameters excluded from weight decay', var_names or var_list, 0)
+        self._structure_changed()       # which parameters decay is part of the program: every step traces again
 
     def finalize_variable_values(self, var_list=None):
         """With ``use_ema``, overwrite the parameters with their moving averages (else nothing)."""
@@ -286,12 +285,12 @@ class Muon(_Keras, _o.Muon):
                         (r.adam.b1, r.adam.b2), r.adam.eps, r.adam_lr_ratio, r.exclude_layers, r.exclude_embeddings,
                         rms_rate=self._rms_rate, keras=True)
 
-    def _group_decay(self, group):
+    def _group_decay(self, group, wd):
         # Keras's Muon: the AdamW leaves decay with adam_weight_decay, the Newton-Schulz leaves with weight_decay
         if self.adam_weight_decay == group.weight_decay:
-            return group.weight_decay
+            return wd
         shapes = {n: s for e in self._weights.entries for n, s in zip(e.leaves, e.shapes)}
-        return {n: self.adam_weight_decay if len(shapes[n]) != 2 or self.rule.excluded(n) else group.weight_decay
+        return {n: self.adam_weight_decay if len(shapes[n]) != 2 or self.rule.excluded(n) else wd
                 for n in group.leaves}
 
 

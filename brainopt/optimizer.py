@@ -15,9 +15,6 @@ import functools
 import inspect
 import numbers
 import operator
-import os
-import sys
-import warnings
 from collections.abc import Mapping
 from typing import Any, Dict, List, NamedTuple, Optional
 
@@ -88,6 +85,26 @@ class UpdateInfo(NamedTuple):
     finite: Any
 
 
+def _hyper_key(name, group):
+    """The key of a parameter group's hyperparameter in ``opt.hyperparams``: ``'lr'``, ``'lr[1]'``, ..."""
+    return name if group == 0 else f'{name}[{group}]'
+
+
+def _lr_value(number):
+    """A learning rate as the step reads it: a float32 scalar (what a schedule's rate is too)."""
+    return jnp.asarray(number, jnp.float32)
+
+
+def _decay_value(number):
+    """A weight decay coefficient as the step reads it: a weakly typed scalar, so that it multiplies a parameter
+    in the parameter's dtype, as the Python number did."""
+    return jnp.asarray(number) if isinstance(number, jax.core.Tracer) else jnp.asarray(float(number))
+
+
+#: the value of ``opt.hyperparams['structure@n']``: no data, only a key that changes
+_STRUCTURE = jnp.zeros((0,), jnp.int8)
+
+
 def _is_traced(*trees):
     return any(isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree.leaves(t))
 
@@ -101,15 +118,6 @@ class _Group:
         self.leaves = []         # dotted names of its arrays
 
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _user_stacklevel():
-    """The ``stacklevel`` of a warning that names the first frame outside brainopt (the user's line)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 class _ParamGroup(dict):
@@ -256,6 +264,12 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         if skip_nonfinite:
             self.skipped_steps = OptimState(jnp.zeros((), jnp.int32), name=f'{self.name}.skipped_steps')
 
+        # the numbers a user may assign after construction (each group's lr and weight decay), read by every
+        # step, compiled or not, at their current values (live_hyperparameters below)
+        self._structure = 0
+        self.hyperparams = OptimState({}, name=f'{self.name}.hyperparams')
+        self._lay_out_hyperparams()
+
         self._weights = _Weights()
         self._leaf_units: Dict[str, Any] = {}
         self._decay_mask: frozenset = frozenset()
@@ -277,6 +291,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         """The learning rate as given: a number, a schedule or a callable (of the first group). A number is
         returned as a :class:`~brainopt.transforms.lr.FixedRate`, the float with braintools.optim's schedule
         methods (``opt.lr()``, ``opt.lr.step_epoch()``)."""
+        self._settle()
         lr = self._groups[0].lr
         if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
             return FixedRate(lr)
@@ -287,14 +302,22 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         self.set_lr(value)
 
     def set_lr(self, value: LearningRate, group: int = 0) -> None:
-        """Replace the learning rate (a float, a schedule or a callable) of one parameter group."""
+        """Replace the learning rate (a float, a schedule or a callable) of one parameter group.
+
+        A number for a number is what every step reads from its next call on, compiled or not, without tracing
+        again (:attr:`hyperparams`); it may be a traced JAX scalar (a hypergradient, see
+        ``docs/conventions.md``). Any other change (a schedule, a callable, a Quantity) makes every compiled step
+        trace again on its next call."""
         if not (isinstance(group, int) and 0 <= group < len(self._groups)):
             raise IndexError(f'{type(self).__name__}.set_lr: group must be an index below {len(self._groups)}, '
                              f'got {group!r}')
-        physical = as_schedule(value, type(self).__name__).unit is not None
+        self._settle()
+        new = as_schedule(value, type(self).__name__)
+        physical = new.unit is not None
         factors = None
         if physical != (self._groups[group].source.unit is not None):
             factors = self._si_factors(self._groups[group], to_si=physical)   # checked before anything changes
+        was_number = self._groups[group].source.number is not None
         self._set_lr(value, group)
         if factors:
             # the rule now runs in (or no longer in) SI units: carry its accumulators over
@@ -303,8 +326,13 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                                        **{n: self.slots[s].value[n] * jnp.asarray(f, self.slots[s].value[n].dtype)
                                           for n, f in by_leaf.items()}}
         self._label_slots()
-        self._reset_compiled()
-        self._warn_if_compiled('learning rate', value, group)
+        number = self._groups[group].source.number
+        if was_number and number is not None:
+            # a number for a number: the value every step reads, compiled or not (nothing traces again)
+            self._lay_out_hyperparams({_hyper_key('lr', group): _lr_value(number)})
+        else:
+            # a schedule, a callable or a Quantity is part of the program: every compiled step traces again
+            self._structure_changed()
 
     @property
     def _schedule(self):
@@ -342,6 +370,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
     @property
     def current_lr(self):
         """The learning rate that the next update applies (of the first group)."""
+        self._settle()
         return self._schedule(self._lr_count_now(), self._schedule.values())
 
     def _lr_count_now(self):
@@ -370,25 +399,64 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         :meth:`add_param_group` adds the others. Change a group's learning rate
         with :meth:`set_lr`.
         """
+        self._settle()
         return [_ParamGroup(self, i, {'params': list(g.paths), 'lr': g.lr, 'weight_decay': g.weight_decay})
                 for i, g in enumerate(self._groups)]
 
     def _set_group_decay(self, value, group):
         """``param_groups[group]['weight_decay'] = value``."""
         owner = f'{type(self).__name__}.param_groups[{group}]'
-        self._groups[group].weight_decay = check.real('weight_decay', value, low=0., owner=owner)
-        self._reset_compiled()
-        self._warn_if_compiled('weight_decay', value, group)
+        self._settle()
+        value = check.live_real('weight_decay', value, low=0., owner=owner)
+        self._groups[group].weight_decay = value
+        # zero and non-zero decay are different programs (a zero decay adds no operation): the key is there or not
+        self._lay_out_hyperparams({_hyper_key('weight_decay', group): _decay_value(value)})
 
-    def _warn_if_compiled(self, what, value, group):
-        """A value changed after a step compiled outside (brainstate.transform.jit, brainopt.jit) traced this
-        optimizer: that step keeps the old value until it is traced again. Never silent."""
-        if self.__dict__.get('_traced'):
-            where = '' if len(self._groups) == 1 else f' of parameter group {group}'
-            warnings.warn(f'{type(self).__name__}: the {what}{where} is now {describe(value)}, but a step compiled '
-                          f'before (brainstate.transform.jit, brainopt.jit) keeps the value it was traced with until '
-                          f'it is traced again: call its clear_cache() before its next call. The eager update uses '
-                          f'the new value.', UserWarning, stacklevel=_user_stacklevel())
+    # -- live hyperparameters ------------------------------------------------------------------
+    def _lay_out_hyperparams(self, changed=None):
+        """Write :attr:`hyperparams` from the parameter groups: ``'lr'`` (``'lr[i]'`` for group ``i``) where a
+        group's learning rate is a number, ``'weight_decay'`` (``'weight_decay[i]'``) where its decay is not zero,
+        and, after a change of the program's structure, ``'structure@n'`` (an empty array whose key changes with
+        each such change, so that every compiled step, which compares the structure of the States it reads,
+        traces again). A value in ``changed`` (``{key: array}``) is the new one; every other keeps the State's
+        (a traced value of an enclosing transformation stays traced)."""
+        old = self.hyperparams.value
+        changed = changed or {}
+        new = {}
+        for i, g in enumerate(self._groups):
+            key = _hyper_key('lr', i)
+            if g.source.number is not None:
+                new[key] = changed[key] if key in changed else old[key] if key in old else _lr_value(g.source.number)
+            key = _hyper_key('weight_decay', i)
+            if not decay.is_zero(g.weight_decay):
+                new[key] = changed[key] if key in changed else old[key] if key in old else \
+                    _decay_value(g.weight_decay)
+        if self._structure:
+            new[f'structure@{self._structure}'] = _STRUCTURE
+        self.hyperparams.value = new
+
+    def _settle(self):
+        """A group's learning rate or weight decay assigned as a traced value inside a transformation that has
+        ended (a hypergradient) is replaced by the number its State now holds (the transformation wrote it)."""
+        hyper = None
+        for i, g in enumerate(self._groups):
+            for name in ('lr', 'weight_decay'):
+                if isinstance(getattr(g, name), jax.core.Tracer):
+                    hyper = self.hyperparams.value if hyper is None else hyper
+                    value = hyper.get(_hyper_key(name, i))
+                    if value is None or isinstance(value, jax.core.Tracer):
+                        continue                # (still inside that transformation)
+                    number = float(value)
+                    if name == 'lr':
+                        g.lr, g.source = number, as_schedule(number, type(self).__name__)
+                    else:
+                        g.weight_decay = number
+
+    def _structure_changed(self):
+        """Something that a compiled step is built from changed (a schedule replaced, a Quantity lr, the set of
+        parameters that decay): every compiled step traces again on its next call (the eager one too)."""
+        self._structure += 1
+        self._lay_out_hyperparams()
 
     # -- registration ---------------------------------------------------------------------
     def register_trainable_weights(self, states: Any) -> 'Optimizer':
@@ -454,8 +522,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             if lr is not None or weight_decay is not None:
                 raise TypeError(f"{owner}: give lr and weight_decay either in the dict or as arguments, not both")
             lr, weight_decay, states = states.get('lr'), states.get('weight_decay'), states['params']
-        wd = self.weight_decay if weight_decay is None else check.real('weight_decay', weight_decay, low=0.,
-                                                                      owner=owner)
+        wd = self.weight_decay if weight_decay is None else check.live_real('weight_decay', weight_decay, low=0.,
+                                                                           owner=owner)
         index = len(self._groups)
         self._set_lr(self._groups[0].lr if lr is None else lr, index)
         self._groups[index].weight_decay = wd
@@ -466,6 +534,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             if hasattr(sched, 'detach') and all(g.source.scheduler is not sched for g in self._groups):
                 sched.detach()
             raise
+        self._lay_out_hyperparams()
         self._reset_compiled()
         return self
 
@@ -561,16 +630,16 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         own = self._ownership
         self._check_registered()
         params, fresh, traced = own.read(w.entries)     # (a list, in the order of w.leaf_names)
-        state = self._read_state()
+        state, hyper = self._read_memory()
         sched = [g.source.values() for g in self._groups]
         flat, treedef, matched = self._flat_grads(grads)
         if traced or type(state['step']) is not _eager._ArrayImpl or (any(sched) and _is_traced(sched)) or \
-                (matched is not None and any(issubclass(t, jax.core.Tracer) for t in set(map(type, flat)))):
+                (matched is not None and any(issubclass(t, jax.core.Tracer) for t in set(map(type, flat)))) or \
+                _is_traced(hyper):
             # inside a transformation (matched None: every leaf is a concrete array)
             del flat
             new_params, new_state, info = self._pure_step(dict(zip(w.leaf_names, params)), self._match(grads),
-                                                          state, sched)
-            self.__dict__['_traced'] = True       # (see _warn_if_compiled)
+                                                          state, sched, hyper)
             registry.write_params(w.entries, new_params)
             self._write_state(new_state)
             return info
@@ -582,7 +651,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                 all(map(operator.is_, flat, grads.values())):
             w.last_flat = (tuple(grads), treedef, len(w.entries))
         new_params, new_state, info, lr_ok = self._compiled(own.donatable(w.entries, params, fresh), flat, treedef,
-                                                            state, sched, matched)
+                                                            state, sched, matched, hyper)
         del params, flat
         if isinstance(new_state['step'], jax.core.Tracer):  # (then every output is one) inside a raw jax.jit:
             registry.write_params(w.entries, dict(zip(w.leaf_names, new_params)))   # refused with brainstate's reason
@@ -618,7 +687,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             flat, treedef = jax.tree_util.tree_flatten(self._match(grads))
             return flat, treedef, True
 
-    def _eager_step(self, params, flat_grads, treedef, state, sched, matched=False):
+    def _eager_step(self, params, flat_grads, treedef, state, sched, matched=False, hyper=None):
         """The eager path's compiled step (``params``: a list in the order of the leaf names). It takes the
         gradients as the caller gave them (flattened) and matches them to the parameters while it is traced: a call
         whose gradients have the structure, shapes and dtypes of an earlier one does nothing in Python for them (jax
@@ -627,7 +696,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         grads = treedef.unflatten(flat_grads)
         names = self._weights.leaf_names      # (registration only appends: the first len(params) are these)
         new_params, *rest = self._pure_step(dict(zip(names, params)), grads if matched else self._match(grads),
-                                            state, sched, info=False, guard=True)
+                                            state, sched, hyper, info=False, guard=True)
         return [new_params[n] for n in names[:len(params)]], *rest
 
     def _check_registered(self):
@@ -665,21 +734,28 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             if self.skip_nonfinite:
                 extra.append(('skipped', 'skipped_steps'))
             states = [self.step_count, *self.slots.values(), *(getattr(self, a) for _, a in extra)]
-            self._memory_access = tuple(k for k, _ in extra), _fastpath.StateAccess(states)
+            # read with the hyperparameters (last), written without them: no step writes them
+            self._memory_access = (tuple(k for k, _ in extra), _fastpath.StateAccess(states + [self.hyperparams]),
+                                   _fastpath.StateAccess(states))
         return self._memory_access
 
-    def _read_state(self) -> Dict[str, Any]:
-        keys, access = self._memory()
+    def _read_memory(self):
+        """``(state, hyper)``: the optimizer's memory as the step takes it, and the values of :attr:`hyperparams`
+        (which the step reads and never writes)."""
+        keys, access, _ = self._memory()
         values = access.read()
         n = len(self.slots) + 1
         state = {'step': values[0], 'slots': dict(zip(self.slots, values[1:n]))}
-        state.update(zip(keys, values[n:]))
-        return state
+        state.update(zip(keys, values[n:-1]))
+        return state, values[-1]
+
+    def _read_state(self) -> Dict[str, Any]:
+        return self._read_memory()[0]
 
     def _write_state(self, state, eager=False):
         """Write the optimizer's States; ``eager``: the values are concrete arrays that the compiled step returned,
         so the fast writer may store them (it never checks for tracers)."""
-        keys, access = self._memory()
+        keys, _, access = self._memory()
         values = [state['step'], *map(state['slots'].__getitem__, self.slots), *map(state.__getitem__, keys)]
         if eager:
             access.write(values)
@@ -687,12 +763,13 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             for st, v in zip(access.states, values):
                 st.value = v
 
-    def _pure_step(self, params, grads, state, sched=None, info=True, guard=False):
+    def _pure_step(self, params, grads, state, sched=None, hyper=None, info=True, guard=False):
         """The whole update as a pure function of arrays: the one builder.
 
         ``sched`` holds, per parameter group, the values of its schedule's own
-        States (a per-epoch schedule's epoch); the step reads them and never
-        writes them. With ``info=False`` the returned UpdateInfo holds None
+        States (a per-epoch schedule's epoch), and ``hyper`` the values of
+        :attr:`hyperparams` (the learning rates and weight decays that are
+        numbers); the step reads them and never writes them. With ``info=False`` the returned UpdateInfo holds None
         for ``grad_norm`` (and for ``finite`` unless ``skip_nonfinite`` needs
         it): the eager path computes them only when read.
 
@@ -706,8 +783,10 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         count = state['step']
         if sched is None:
             sched = [{} for _ in self._groups]
+        if hyper is None:
+            hyper = self.hyperparams.value
         lr_count = self._lr_count(count, state['acc_count']) if self._accumulating else count
-        lrs = [g.source(lr_count, v) for g, v in zip(self._groups, sched)]
+        lrs = self._group_lrs(lr_count, sched, hyper)
         lr = lrs[0]
         lr_ok = self._lr_ok(lrs)
         grads = loss_scale.unscale(grads, self.loss_scale_factor)
@@ -720,14 +799,15 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             g = self._clip(g)
             p = params
             deltas, slots = {}, {s: {} for s in state['slots']}
-            for group, group_lr in zip(self._groups, lrs):
+            for index, (group, group_lr) in enumerate(zip(self._groups, lrs)):
                 if not group.leaves:
                     continue
                 one = len(self._groups) == 1
                 sub = (lambda d: d) if one else (lambda d: {k: d[k] for k in group.leaves})  # noqa: E731
                 gg, pp = sub(g), sub(params)
+                wd = hyper.get(_hyper_key('weight_decay', index), 0.0)
                 plan = decay.Plan(self.weight_decay_mode,
-                                  decay.coefficients(group.leaves, self._group_decay(group), self._decay_mask))
+                                  decay.coefficients(group.leaves, self._group_decay(group, wd), self._decay_mask))
                 pp, base = plan.before_rule(pp, group_lr)
                 p = {**p, **base}
                 physical = group.source.unit is not None
@@ -806,6 +886,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
     def _bad_lr_error(self):
         """The error of an eager update whose rate from user code was negative or not finite (the rates
         recomputed here, outside the step, to name the group and the value)."""
+        self._settle()
         owner = type(self).__name__
         lr_count = self._lr_count_now()
         found = []
@@ -819,10 +900,17 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         return ValueError(f'{owner}.update: {what}; a learning rate must be a finite number >= 0. The update was '
                           f'not applied: the parameters and the optimizer state are unchanged')
 
-    def _group_decay(self, group):
-        """The weight decay coefficient of a parameter group for the engine's modes: a number, or a dict
-        ``{leaf name: number}`` where a dialect decays its leaves differently (``brainopt.keras.Muon``)."""
-        return group.weight_decay
+    def _group_lrs(self, lr_count, sched, hyper):
+        """Each parameter group's learning rate in the step: the number in ``hyper`` (the State's current value),
+        or its schedule's (or callable's) rate at ``lr_count``."""
+        return [hyper[_hyper_key('lr', i)] if g.source.number is not None else g.source(lr_count, v)
+                for i, (g, v) in enumerate(zip(self._groups, sched))]
+
+    def _group_decay(self, group, wd):
+        """The weight decay coefficient of a parameter group for the engine's modes, given ``wd``, the group's
+        coefficient as the step reads it (an array, or 0.0): that, or a dict ``{leaf name: coefficient}`` where a
+        dialect decays its leaves differently (``brainopt.keras.Muon``)."""
+        return wd
 
     @staticmethod
     def _skipped(params, state):

@@ -5,10 +5,9 @@
   ``g['weight_decay'] = ...``: golden values from torch.optim 2.13 doing the same mid-run;
 - shared options (``opt.weight_decay = ...``, ``opt.grad_clip_norm = ...``): refused, naming the option and how to
   get it, nothing changed (they were ignored by every compiled step, the eager one included);
-- a learning rate changed after a step compiled with brainstate.transform.jit traced the optimizer: a warning
-  (that step keeps its traced rate), and the step's ``clear_cache()`` makes it use the new rate (numpy formula).
+- a learning rate or weight decay changed after a compiled step traced the optimizer:
+  tests/test_live_hyperparameters.py.
 """
-import warnings
 
 import brainstate
 import jax.numpy as jnp
@@ -105,26 +104,6 @@ def test_other_param_group_changes_are_refused():
     assert float(opt.lr) == 0.3
 
 
-def test_a_rate_changed_after_a_compiled_step_warns_and_clear_cache_applies_it():
-    w = brainstate.ParamState(jnp.zeros(2))
-    opt = brainopt.SGD(lr=0.1).register_trainable_weights({'w': w})
-    step = brainstate.transform.jit(lambda g: opt.update(g) and None)
-    g = {'w': jnp.ones(2)}
-    step(g)
-    with pytest.warns(UserWarning, match='keeps the value it was traced with.*clear_cache'):
-        opt.param_groups[0]['lr'] = 0.5
-    with pytest.warns(UserWarning, match='clear_cache'):
-        opt.lr = 0.25
-    step.clear_cache()
-    step(g)
-    np.testing.assert_allclose(np.asarray(w.value), -0.1 - 0.25, rtol=1e-6)   # the new rate: 0 - 0.1 - 0.25
-    eager = brainopt.SGD(lr=0.1).register_trainable_weights({'w': brainstate.ParamState(jnp.zeros(2))})
-    eager.update(g)
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')      # never traced: nothing to warn about
-        eager.lr = 0.5
-
-
 @pytest.mark.parametrize('cls_name', ['Adam', 'AdamW', 'SGD', 'RMSprop', 'Adafactor', 'Lion', 'Ftrl'])
 def test_keras_constructor_arguments_are_fixed_and_learning_rate_is_not(cls_name):
     """In brainopt.keras an assigned ``beta_1`` or ``clipnorm`` made an attribute that no update read."""
@@ -145,14 +124,3 @@ def test_keras_constructor_arguments_are_fixed_and_learning_rate_is_not(cls_name
         opt.learning_rate = 0.5
         opt.update({'w': jnp.ones(2)})
         np.testing.assert_allclose(np.asarray(w.value), -0.6, rtol=1e-6)     # 0 - 0.1 - 0.5
-
-
-def test_keras_exclusions_changed_after_a_compiled_step_warn():
-    import brainopt.keras as K
-    w = brainstate.ParamState(jnp.ones(2))
-    opt = K.AdamW(learning_rate=0.1, weight_decay=0.5)
-    opt.register_trainable_weights({'w': w})
-    step = brainstate.transform.jit(lambda g: opt.update(g) and None)
-    step({'w': jnp.ones(2)})
-    with pytest.warns(UserWarning, match=r"excluded from weight decay is now \['w'\].*clear_cache"):
-        opt.exclude_from_weight_decay(var_names=['w'])

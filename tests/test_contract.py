@@ -93,12 +93,15 @@ def test_states_are_the_only_memory(info):
     model = MLP()
     opt = info.make().register_trainable_weights(model.states(brainstate.ParamState))
     states = brainstate.graph.states(opt)
-    assert set(states.keys()) == {('step_count',)} | {('slots', s) for s in info.slots}
+    assert set(states.keys()) == {('step_count',), ('hyperparams',)} | {('slots', s) for s in info.slots}
     assert all(isinstance(s, brainopt.OptimState) for s in states.values())
-    # memory, in bytes: the step counter plus exactly the paper's slots (Adam: two float32 arrays per parameter)
+    # memory, in bytes: the step counter, the live hyperparameters (a float32 lr, and a weight decay where not 0)
+    # plus exactly the paper's slots (Adam: two float32 arrays per parameter)
     shapes = [np.shape(x) for x in jax.tree.leaves(values(model))]
     held = sum(np.asarray(x).nbytes for s in states.values() for x in jax.tree.leaves(s.value))
-    needed = 4 + sum(4 * int(np.prod(info.slot_shape(slot, shape))) for slot in info.slots for shape in shapes)
+    live = 4 * len(opt.hyperparams.value)
+    assert live == 4 * (1 + (opt.param_groups[0]['weight_decay'] != 0))
+    needed = 4 + live + sum(4 * int(np.prod(info.slot_shape(slot, shape))) for slot in info.slots for shape in shapes)
     assert held == needed, f'{info.name} holds {held} bytes of optimizer state, its slots need {needed}'
     for slot in info.slots:
         assert sorted(states[('slots', slot)].value) == ['l1.weight.bias', 'l1.weight.weight',

@@ -258,7 +258,7 @@ def test_slots_are_exactly_what_the_variant_needs(make, slots):
     assert opt.rule.slots == slots and tuple(opt.slots) == slots
     opt.update({'a': jnp.full((2, 3), 0.5), 'b': jnp.full(4, -0.5)})
     states = brainstate.graph.states(opt)
-    assert set(states) == {('step_count',)} | {('slots', s) for s in slots}
+    assert set(states) == {('step_count',), ('hyperparams',)} | {('slots', s) for s in slots}
     for s in slots:
         assert opt.get_slot(s, 'a').shape == (2, 3) and opt.get_slot(s, 'b').shape == (4,)
     assert not np.allclose(ws['a'].value, 1.0)
@@ -268,7 +268,7 @@ def test_plain_sgd_keeps_no_state_but_the_step_count():
     """The engine with an empty slot tuple: no slot States, eager and traced updates, a clear get_slot error."""
     w = brainstate.ParamState(jnp.array([1.0, -2.0]))
     opt = brainopt.SGD(lr=0.5).register_trainable_weights({'w': w})
-    assert opt.slots == {} and list(brainstate.graph.states(opt)) == [('step_count',)]
+    assert opt.slots == {} and set(brainstate.graph.states(opt)) == {('step_count',), ('hyperparams',)}
     opt.update({'w': jnp.array([1.0, 1.0])})
 
     @brainstate.transform.jit

@@ -97,7 +97,7 @@ def test_brainpy_page():
         assert_trajectories_close(traj, expected, rtol=2e-6, atol=1e-7)
     assert opt.name == 'ada' and opt.unique_name() == 'ada' and opt.nodes() == {'ada': opt}
     assert opt.train_vars() == states
-    assert sorted(opt.vars()) == ['slots.acc_delta', 'slots.square_avg', 'step_count']
+    assert sorted(opt.vars()) == ['hyperparams', 'slots.acc_delta', 'slots.square_avg', 'step_count']
     np.testing.assert_array_equal(opt.vars()['step_count'].value, 12)
     assert opt.cpu() is opt and opt.to(jax.devices('cpu')[0]) is opt
     # cuda() / tpu(): move where JAX has the device; elsewhere one clear error and nothing moved
@@ -128,7 +128,9 @@ def test_brainpy_page():
     # tree_flatten / tree_unflatten: the memory as arrays, and a new optimizer (same configuration and parameters)
     # holding copies of them; it trains on as the original would, and never touches the original's arrays
     values, aux = opt.tree_flatten()
-    assert sorted(np.shape(v) for v in values) == sorted([()] + [np.shape(s.value) for s in states.values()] * 2)
+    # the step count, the live hyperparameters (scalars) and two slots per parameter
+    assert sorted(np.shape(v) for v in values) == sorted([()] * (1 + len(opt.hyperparams.value)) +
+                                                         [np.shape(s.value) for s in states.values()] * 2)
     twin = bp.Adadelta.tree_unflatten(aux, values)
     assert type(twin) is bp.Adadelta and twin is not opt and twin.step_count is not opt.step_count
     assert twin.vars()['extra'] is extra

@@ -291,7 +291,8 @@ def test_sam_eager_equals_jit_and_keeps_the_base_slots():
     assert_trees_ulp_close(values(eager_model), values(jit_model), cross_program_ulps(4), err_msg='params')
     assert_trees_ulp_close(opt_values(eager_opt), opt_values(jit_opt), cross_program_ulps(4), err_msg='states')
     states = brainstate.graph.states(jit_opt)
-    assert set(states) == {('step_count',), ('slots', 'exp_avg'), ('slots', 'exp_avg_sq'), ('ema',)}
+    assert set(states) == {('step_count',), ('hyperparams',), ('slots', 'exp_avg'), ('slots', 'exp_avg_sq'),
+                           ('ema',)}
     assert sorted(states[('slots', 'exp_avg')].value) == ['l1.weight.bias', 'l1.weight.weight',
                                                           'l2.weight.bias', 'l2.weight.weight']
     assert set(jit_opt.get_slot('exp_avg', ('l1', 'weight'))) == {'weight', 'bias'}
@@ -533,7 +534,7 @@ def test_lbfgs_eager_equals_jit_and_states():
                          err_msg=f'prev_step {n}')
     assert_trees_ulp_close(jit_states, eager_states, cross_program_ulps(8), err_msg='states')
     states = brainstate.graph.states(jit_opt)
-    assert set(states) == {('step_count',), ('ema',)} | {('slots', s) for s in
+    assert set(states) == {('step_count',), ('hyperparams',), ('ema',)} | {('slots', s) for s in
                                                          ('param_diffs', 'grad_diffs', 'prev_grad', 'prev_step')}
     assert jit_opt.get_slot('param_diffs', 'u').shape == (4, 3) and jit_opt.get_slot('prev_grad', 'v').shape == (1,)
     assert int(jit_opt.step_count.value) == 8

@@ -184,16 +184,18 @@ class LBFGS(Optimizer):
         self._eager = None      # (value_fn, the compiled iteration for it)
 
     # -- the objective as L-BFGS sees it: loss scale and coupled decay folded in -------------
-    def _objective(self, value, grads, params):
+    def _objective(self, value, grads, params, wd):
+        """``wd``: the weight decay as the step reads it (``hyper['weight_decay']``, or 0.0)."""
         value, grads = loss_scale.unscale((value, grads), self.loss_scale_factor)
-        plan = decay.Plan('coupled', decay.coefficients(params, self.weight_decay, self._decay_mask))
+        plan = decay.Plan('coupled', decay.coefficients(params, wd, self._decay_mask))
         return plan.coupled_objective(value, params), plan.coupled(grads, params)
 
-    def _prepare(self, params, grads, value, state):
+    def _prepare(self, params, grads, value, state, hyper):
         count = state['step']
-        lr = self._schedule(count)
+        lr = self._group_lrs(count, [None] * len(self._groups), hyper)[0]
         grad_norm = clipping.global_norm(loss_scale.unscale(grads, self.loss_scale_factor))
-        value, grads = self._objective(jnp.asarray(value, jnp.float32), grads, params)
+        value, grads = self._objective(jnp.asarray(value, jnp.float32), grads, params,
+                                       hyper.get('weight_decay', 0.0))
         finite = jnp.logical_and(jnp.isfinite(tree_max_abs(grads)), jnp.isfinite(value))
         prepared = self.rule.direction(grads, state['slots'], count, lr, self.rule.hyper())
         return prepared, value, lr, grad_norm, finite
@@ -249,8 +251,8 @@ class LBFGS(Optimizer):
         if value is not None:
             _scalar_loss(owner, 'value', value)
         g, params = self._matched(grads)
-        state = self._read_state()
-        if not _is_traced(g, params, state, value):
+        state, hyper = self._read_memory()
+        if not _is_traced(g, params, state, value, hyper):
             # eagerly: the whole iteration as one brainstate.transform.jit, cached for this value_fn
             if self._eager is None or self._eager[0] is not value_fn:
                 self._eager = (value_fn, brainstate.transform.jit(
@@ -267,13 +269,13 @@ class LBFGS(Optimizer):
         params = registry.read_params(w.entries)
         if value is None:
             value = _scalar_loss(type(self).__name__, 'value_fn', value_fn())
-        state = self._read_state()
-        prepared, f0, lr, grad_norm, finite = self._prepare(params, g, value, state)
+        state, hyper = self._read_memory()
+        prepared, f0, lr, grad_norm, finite = self._prepare(params, g, value, state, hyper)
         lr_ok = self._lr_ok([lr])
         if lr_ok is not None:
             finite = jnp.logical_and(finite, lr_ok)
         active = jnp.logical_and(prepared['descent'], finite)
-        t, evaluations = self._line_search(params, prepared, f0, active, value_fn)
+        t, evaluations = self._line_search(params, prepared, f0, active, value_fn, hyper.get('weight_decay', 0.0))
         new_params, new_state, applied = self._finish(params, prepared, state, t, lr, grad_norm, finite,
                                                       hold=lr_ok if guard else None)
         registry.write_params(w.entries, new_params)
@@ -283,7 +285,7 @@ class LBFGS(Optimizer):
                               step_size=step_size, evaluations=evaluations)
         return (info, lr_ok) if guard else info
 
-    def _line_search(self, params, prepared, f0, active, value_fn):
+    def _line_search(self, params, prepared, f0, active, value_fn, wd):
         w = self._weights
         d = prepared['d']
         grad_states = {e.path: e.state for e in w.entries}
@@ -299,7 +301,7 @@ class LBFGS(Optimizer):
             registry.write_params(w.entries, trial)
             grads, value = value_and_grad()
             g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads)
-            value, g = self._objective(jnp.asarray(value, jnp.float32), g, trial)
+            value, g = self._objective(jnp.asarray(value, jnp.float32), g, trial, wd)
             return value, tree_dot(g, d)
 
         try:

@@ -120,9 +120,9 @@ class SAM(Optimizer):
         e = sam_perturbation(grads, params, self.rho, self.adaptive)
         return {k: p + e[k].astype(p.dtype) for k, p in params.items()}, finite
 
-    def _second_step(self, params, grads, first_finite, state, sched, guard=False):
+    def _second_step(self, params, grads, first_finite, state, sched, hyper, guard=False):
         grads = {k: jnp.where(first_finite, g, jnp.asarray(jnp.nan, g.dtype)) for k, g in grads.items()}
-        return self._pure_step(params, grads, state, sched, guard=guard)
+        return self._pure_step(params, grads, state, sched, hyper, guard=guard)
 
     def update(self, grads, grad_fn=None) -> UpdateInfo:
         """Apply one SAM step.
@@ -157,13 +157,14 @@ class SAM(Optimizer):
         finally:
             registry.write_params(w.entries, params)
         g2 = registry.match_grads(w.entries, w.by_path, w.prefixes, second)
-        state = self._read_state()
+        state, hyper = self._read_memory()
         sched = [group.source.values() for group in self._groups]    # a per-epoch schedule's epoch
-        if _is_traced(g2, params, state, first_finite, sched):
-            new_params, new_state, info = self._second_step(params, g2, first_finite, state, sched)
+        if _is_traced(g2, params, state, first_finite, sched, hyper):
+            new_params, new_state, info = self._second_step(params, g2, first_finite, state, sched, hyper)
             lr_ok = None
         else:
-            new_params, new_state, info, lr_ok = self._second_compiled(params, g2, first_finite, state, sched)
+            new_params, new_state, info, lr_ok = self._second_compiled(params, g2, first_finite, state, sched,
+                                                                       hyper)
         registry.write_params(w.entries, new_params)
         self._write_state(new_state)
         if lr_ok is not None and not bool(lr_ok):

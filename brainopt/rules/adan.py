@@ -1,6 +1,7 @@
 """Adan (Xie et al., 2022): adaptive Nesterov momentum through a moving average of gradient differences."""
 import jax.numpy as jnp
 
+from ..transforms.weight_decay import is_zero
 from .adam import corrected
 from .base import full_like
 from .lamb import DecayInRule
@@ -66,7 +67,7 @@ class AdanRule(DecayInRule):
         u = (m_hat + w * d_hat) / (jnp.sqrt(n_hat) + hyper['eps'])
         new = {'exp_avg': m, 'exp_avg_diff': d, 'exp_avg_sq': n, 'prev_grad': grad}
         lr = lr.astype(dt)
-        if self.proximal and weight_decay:
+        if self.proximal and not is_zero(weight_decay):
             # (p - lr u) / (1 + lr wd) - p, without subtracting two nearly equal numbers
             return -(lr * u + (lr * weight_decay) * param) / (1 + lr * weight_decay), new
         return -lr * u, new

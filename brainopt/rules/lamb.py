@@ -6,6 +6,7 @@ AdamW), where neither the engine's coupled nor its decoupled decay can put it.
 """
 import jax.numpy as jnp
 
+from ..transforms.weight_decay import is_zero
 from .adam import corrected, lerp
 from .base import Rule, full_like
 
@@ -92,7 +93,7 @@ class LambRule(DecayInRule):
         m_hat = m / corrected(b1, count, dt)
         v_hat = v / corrected(b2, count, dt)
         r = m_hat / (jnp.sqrt(v_hat) + hyper['eps'])
-        if weight_decay:
+        if not is_zero(weight_decay):
             r = r + weight_decay * param
         p_norm, r_norm = l2_norm(param), l2_norm(r)
         ratio = jnp.where((p_norm > 0) & (r_norm > 0), p_norm / jnp.where(r_norm > 0, r_norm, 1), 1).astype(dt)

@@ -1,6 +1,7 @@
 """LARS (You, Gitman and Ginsburg, 2017): SGD with a per-tensor trust ratio."""
 import jax.numpy as jnp
 
+from ..transforms.weight_decay import is_zero
 from .base import full_like
 from .lamb import DecayInRule, l2_norm
 
@@ -61,7 +62,7 @@ class LarsRule(DecayInRule):
             # brainpy: tc |p| / (|g| + wd |p| + eps), lr * maximum(|p| == 0 or |g| == 0, ratio), on g + wd p
             ratio = hyper['trust_coefficient'] * p_norm / (g_norm + weight_decay * p_norm + hyper['eps'])
             ratio = jnp.where((p_norm == 0) | (g_norm == 0), jnp.maximum(1, ratio), ratio).astype(dt)
-            u = lr.astype(dt) * ratio * (grad + weight_decay * param if weight_decay else grad)
+            u = lr.astype(dt) * ratio * (grad if is_zero(weight_decay) else grad + weight_decay * param)
             if not self.slots:
                 return -u, {}
             buf = hyper['momentum'] * slots['momentum_buffer'] + u

@@ -1,6 +1,7 @@
 """NovoGrad (Ginsburg et al., 2019): a layer-wise second moment, one scalar per tensor."""
 import jax.numpy as jnp
 
+from ..transforms.weight_decay import is_zero
 from .base import full_like
 from .lamb import DecayInRule
 
@@ -42,7 +43,7 @@ class NovogradRule(DecayInRule):
         sq = jnp.sum(grad * grad)
         v = jnp.where(first, sq, hyper['b2'] * slots['exp_avg_sq'] + (1 - hyper['b2']) * sq).astype(dt)
         u = grad / (jnp.sqrt(v) + hyper['eps'])
-        if weight_decay:
+        if not is_zero(weight_decay):
             u = u + weight_decay * param
         m = jnp.where(first, u, hyper['b1'] * slots['exp_avg'] + u).astype(dt)
         return -lr.astype(dt) * m, {'exp_avg': m, 'exp_avg_sq': v}

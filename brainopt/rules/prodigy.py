@@ -3,6 +3,7 @@ import functools
 
 import jax.numpy as jnp
 
+from ..transforms.weight_decay import is_zero
 from .adam import bias_correction
 from .base import full_like
 from .lamb import DecayInRule
@@ -85,7 +86,7 @@ class ProdigyRule(DecayInRule):
             pdt = p.dtype
             step_ = -dlr.astype(pdt) * m / (jnp.sqrt(v) + (d_new * hyper['eps']).astype(pdt))
             wd = self.decay_of(n, decay)
-            deltas[n] = step_ - (wd * dlr).astype(pdt) * p if wd else step_
+            deltas[n] = step_ if is_zero(wd) else step_ - (wd * dlr).astype(pdt) * p
             new['d'][n] = d_new.astype(state['d'][n].dtype)
         return deltas, new
 

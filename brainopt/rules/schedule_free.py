@@ -1,6 +1,7 @@
 """Schedule-free SGD and AdamW (Defazio et al., 2024): averaging instead of a schedule."""
 import jax.numpy as jnp
 
+from ..transforms.weight_decay import is_zero
 from .adam import corrected
 from .base import full_like
 from .lamb import DecayInRule
@@ -64,7 +65,7 @@ class ScheduleFreeRule(DecayInRule):
         if self.base == 'adamw':
             v = new['exp_avg_sq'] = slots['exp_avg_sq'] * hyper['b2'] + (1 - hyper['b2']) * grad * grad
             u = grad / (jnp.sqrt(v / corrected(hyper['b2'], count, dt)) + hyper['eps'])
-            if weight_decay:
+            if not is_zero(weight_decay):
                 u = u + weight_decay * param
         else:
             u = grad

@@ -4,11 +4,12 @@ import numbers
 from typing import Any, Callable, Union
 
 import brainunit as u
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import units
-from .._validate import real
+from .._validate import live_real
 from ..schedules.base import CurrentLRs, LRScheduler
 
 __all__ = ['as_schedule', 'describe', 'LRSource', 'FixedRate', 'LearningRate']
@@ -35,6 +36,7 @@ class LRSource:
         # a rate computed by code brainopt cannot check at construction (a callable, a schedule that calls one):
         # the optimizer checks each value the step computes (finite, >= 0)
         self.user_code = False
+        self.number = None           # a plain number (or a traced scalar): the optimizer keeps it in its state
         if units.is_quantity(lr):
             where = f'{owner}: ' if owner else ''
             if np.ndim(lr.mantissa) != 0:
@@ -44,8 +46,9 @@ class LRSource:
                 raise ValueError(f'{where}lr must be a finite number >= 0, got {lr}')
             self.unit = lr.unit
             self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
-        elif isinstance(lr, numbers.Real) and not isinstance(lr, bool):
-            value = real('lr', lr, low=0., owner=owner)     # finite: real refuses NaN and +-inf
+        elif (isinstance(lr, numbers.Real) and not isinstance(lr, bool)) or _is_scalar_array(lr):
+            # finite: live_real refuses NaN and +-inf (a traced value is taken as it is: a hypergradient)
+            self.number = value = live_real('lr', lr, low=0., owner=owner)
             self._fn = lambda step, values: jnp.asarray(value, jnp.float32)
         elif hasattr(lr, 'lr_at') and hasattr(lr, 'state_values'):
             self.scheduler = lr
@@ -66,6 +69,13 @@ class LRSource:
 
     def __call__(self, step, values=None):
         return self._fn(step, self.values() if values is None else values)
+
+
+def _is_scalar_array(x):
+    """A 0-d jax or numpy array of real numbers (a concrete one or a tracer): a number, as a learning rate."""
+    dtype = getattr(x, 'dtype', None)
+    return isinstance(x, (jax.Array, np.ndarray)) and x.ndim == 0 and dtype is not None and \
+        (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer))
 
 
 def _takes_the_step(fn, owner):

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Optional, Union
 
 import jax.numpy as jnp
 
-__all__ = ['decay_mask', 'coefficients', 'Plan', 'needs_dimensionless_lr', 'add_coupled', 'apply_decoupled',
+__all__ = ['decay_mask', 'coefficients', 'is_zero', 'Plan', 'needs_dimensionless_lr', 'add_coupled', 'apply_decoupled',
            'proximal', 'MODES', 'DECOUPLED']
 
 #: accepted values of ``weight_decay_mode``: ``'coupled'`` (torch.optim, braintools), ``'decoupled'`` (AdamW; the
@@ -49,6 +49,12 @@ def decay_mask(names, exclude: Exclude):
     return frozenset(n for n in names if not _excluded(exclude, n))
 
 
+def is_zero(c):
+    """Whether a coefficient is the number 0 (no decay, no operation). An array is never: an optimizer's live
+    coefficient (``opt.hyperparams``) is there only while it is not zero, and may be a traced value."""
+    return isinstance(c, (int, float)) and c == 0
+
+
 def coefficient(weight_decay, name):
     """The coefficient of leaf ``name``: ``weight_decay`` is one number, or a dict ``{leaf name: number}``
     (an optimizer whose leaves decay differently, as Keras's Muon's AdamW leaves; a missing leaf: 0)."""
@@ -68,7 +74,7 @@ def apply_decoupled(params, weight_decay, lr, mask):
     out = {}
     for k, p in params.items():
         wd = coefficient(weight_decay, k)
-        if k in mask and not (isinstance(wd, (int, float)) and wd == 0):
+        if k in mask and not is_zero(wd):
             factor = wd if lr is None else wd * lr
             p = p - p * jnp.asarray(factor).astype(p.dtype)
         out[k] = p
@@ -104,7 +110,7 @@ def coefficients(leaves, weight_decay, mask):
     for k in leaves:
         if k in mask:
             c = coefficient(weight_decay, k)
-            if not (isinstance(c, (int, float)) and c == 0):
+            if not is_zero(c):
                 out[k] = c
     return out
 
@@ -164,7 +170,9 @@ class Plan:
             return value
         squares = [jnp.sum(jnp.square(params[k].astype(jnp.float32))) for k in self.coef]
         coefs = list(self.coef.values())
-        if all(c == coefs[0] for c in coefs):       # one coefficient: (wd / 2) times the sum
+        first = coefs[0]
+        if all(c is first or (isinstance(c, float) and isinstance(first, float) and c == first) for c in coefs):
+            # one coefficient (a group's: one array, or equal numbers): (wd / 2) times the sum
             return value + 0.5 * coefs[0] * sum(squares[1:], squares[0])
         return value + sum(0.5 * c * sq for c, sq in zip(coefs, squares))
 

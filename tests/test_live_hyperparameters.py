@@ -1,0 +1,349 @@
+"""What a user assigns to a built optimizer is what the next step uses, compiled or not (issue 21).
+
+A group's learning rate and weight decay live in the optimizer's State ``opt.hyperparams``: a step compiled before
+the assignment (``brainstate.transform.jit``, ``brainopt.jit``, a ``for_loop`` inside one, the eager update's own
+cache) reads the new number on its next call, without tracing again. The reference for every row of the optimizer
+table: an optimizer built with the new value from the start, given the same parameters and accumulators (its
+``state_dict()`` loaded), stepped by the same kind of program; the two must agree bit for bit (one program, other
+numbers), and the first must differ from an optimizer that kept the old value (so a stale step cannot pass).
+
+Also: changes of the program's structure (a number for a schedule, a schedule for another, a decay turned on,
+brainpy's ``set_value``, Keras's ``exclude_from_weight_decay``) take effect on the next call of a compiled step,
+which traces again; a learning rate may be a traced value (hypergradients: the derivative of the loss after an
+update with respect to the lr, against the derivative by hand for SGD and finite differences for Adam); and a
+checkpoint holds the values in force.
+"""
+import brainstate
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import brainopt
+
+from table import OPTIMIZERS
+
+W0 = np.array([[0.5, -1.0, 0.25], [1.5, 0.75, -0.5]], np.float32)
+B0 = np.array([0.1, -0.2, 0.3], np.float32)
+CONTEXTS = ('eager', 'jit', 'brainopt.jit', 'for_loop')
+
+
+def grads_at(t):
+    return {'w': jnp.asarray(np.cos(np.arange(6, dtype=np.float32).reshape(2, 3) + t)),
+            'b': jnp.asarray(np.sin(np.arange(3, dtype=np.float32) - t))}
+
+
+def build(info, w=W0, b=B0, **kw):
+    states = {'w': brainstate.ParamState(jnp.asarray(w)), 'b': brainstate.ParamState(jnp.asarray(b))}
+    return states, info.make(**kw).register_trainable_weights(states)
+
+
+def stepper(info, opt, context):
+    """``(step, traces)``: one update in ``context``; ``traces`` grows each time the step is traced."""
+    traces = []
+
+    def one(g):
+        traces.append(1)
+        info.update(opt, g)
+
+    if context == 'eager':
+        return (lambda g: info.update(opt, g)), traces
+    if context == 'jit':
+        return brainstate.transform.jit(one), traces
+    if context == 'brainopt.jit':
+        return brainopt.jit(one), traces
+    looped = brainstate.transform.jit(lambda gs: brainstate.transform.for_loop(one, gs))
+    return (lambda g: looped(jax.tree.map(lambda x: x[None], g))), traces
+
+
+def snapshot(states, opt):
+    """The parameters, and the optimizer's state without the values this test changes."""
+    d = opt.state_dict()
+    d.pop('lr', None)
+    d.pop('weight_decay', None)
+    return {k: np.array(s.value) for k, s in states.items()}, d
+
+
+def memory(states, opt):
+    return ({k: np.asarray(s.value) for k, s in states.items()},
+            jax.tree.map(np.asarray, {s: st.value for s, st in opt.slots.items()}))
+
+
+def assert_bitwise(a, b, what):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=what)
+
+
+def _first_value(info, name):
+    base = info.kwargs.get('base_optimizer')
+    if name == 'lr':
+        return float(info.kwargs['lr'] if 'lr' in info.kwargs else base.lr)
+    return float(info.kwargs.get('weight_decay') or 0.01)      # a non-zero decay: changing it changes a number
+
+
+def _spell(info, opt, lr, wd):
+    """Assign a new lr and group weight decay, each row with one of the spellings (all of them over the table)."""
+    i = OPTIMIZERS.index(info)
+    [lambda: setattr(opt, 'lr', lr), lambda: opt.param_groups[0].__setitem__('lr', lr),
+     lambda: opt.set_lr(lr)][i % 3]()
+    [lambda: opt.param_groups[0].__setitem__('weight_decay', wd),
+     lambda: opt.param_groups[0].update(weight_decay=wd)][i % 2]()
+
+
+#: rows on which a new value legitimately changes nothing, and why (the stale comparison is left out there)
+NO_EFFECT = {('Rprop', 'lr'): "Rprop reads lr only to start its step sizes (torch's Rprop too)"}
+#: brainopt.jit on these rows (one per engine path: the plain, decay-in-rule, wrapper and line-search ones);
+#: brainstate.transform.jit, eager and for_loop on every row
+BRAINOPT_JIT = ('SGD', 'AdamW-amsgrad', 'Lamb', 'Muon', 'Lookahead-Adam', 'SAM-Adam', 'LBFGS')
+ROW_CASES = [(info, context) for info in OPTIMIZERS for context in CONTEXTS
+             if context != 'brainopt.jit' or info.name in BRAINOPT_JIT]
+
+
+@pytest.mark.parametrize('info,context', ROW_CASES, ids=[f'{i.name}-{c}' for i, c in ROW_CASES])
+def test_assigned_values_are_used_by_the_next_step_without_tracing_again(info, context):
+    """A new learning rate and a new weight decay of the group, assigned after three steps of a compiled step,
+    are what its next two steps use (bit for bit an optimizer built with them), and nothing traces again."""
+    old = {'lr': _first_value(info, 'lr'), 'weight_decay': _first_value(info, 'weight_decay')}
+    # a smaller rate, and a decay that flips signs (Rprop sees only signs)
+    new = {'lr': old['lr'] * 0.37, 'weight_decay': old['weight_decay'] + 2.0}
+    states, opt = build(info, **old)
+    step, traces = stepper(info, opt, context)
+    for t in range(3):
+        step(grads_at(t))
+    params, state = snapshot(states, opt)
+    traced, compiled = len(traces), info.cache_sizes(opt)
+    _spell(info, opt, new['lr'], new['weight_decay'])
+    for t in (3, 4):
+        step(grads_at(t))
+    assert len(traces) == traced, f'{info.name}: the {context} step traced again after new values'
+    assert info.cache_sizes(opt) == compiled, f'{info.name}: the eager update compiled again after new values'
+    assert float(opt.lr) == new['lr'] and opt.param_groups[0]['weight_decay'] == new['weight_decay']
+
+    def continued(**values):
+        ref_states, ref = build(info, params['w'], params['b'], **values)
+        ref.load_state_dict(state)
+        ref_step, _ = stepper(info, ref, context)
+        for t in (3, 4):
+            ref_step(grads_at(t))
+        return memory(ref_states, ref)
+    assert_bitwise(memory(states, opt), continued(**new), f'{info.name} {context}')
+    if context == 'jit':
+        # the comparison can fail: an optimizer that kept either old value ends elsewhere
+        ours = memory(states, opt)[0]
+        for name in old:
+            if (info.name, name) in NO_EFFECT:
+                continue
+            kept = continued(**{**new, name: old[name]})[0]
+            assert any(not np.array_equal(ours[k], kept[k]) for k in ours), \
+                f'{info.name}: {name} {old[name]} -> {new[name]} changed nothing: a stale step would pass'
+
+
+def test_sgd_numbers_by_hand_in_a_compiled_step():
+    """The numbers of plain SGD with coupled decay, step by step, as the assignments change them."""
+    w = brainstate.ParamState(jnp.zeros(2))
+    opt = brainopt.SGD(lr=0.1, weight_decay=0.5).register_trainable_weights({'w': w})
+    step, traces = stepper(table_row('SGD'), opt, 'jit')
+    g = {'w': jnp.ones(2)}
+    p = np.zeros(2)
+    for lr, wd in [(0.1, 0.5), (0.5, 0.5), (0.25, 2.0), (0.25, 1e-3)]:
+        opt.lr = lr
+        opt.param_groups[0]['weight_decay'] = wd
+        step(g)
+        p = p - lr * (1.0 + wd * p)
+        np.testing.assert_allclose(np.asarray(w.value), p, rtol=1e-6)
+    assert len(traces) == 1
+
+
+def table_row(name):
+    return next(i for i in OPTIMIZERS if i.name == name)
+
+
+def test_each_group_reads_its_own_values():
+    a, b = brainstate.ParamState(jnp.zeros(2)), brainstate.ParamState(jnp.zeros(2))
+    opt = brainopt.SGD(lr=0.1).register_trainable_weights({'a': a})
+    opt.add_param_group({'b': b}, lr=0.2, weight_decay=0.5)
+    assert set(opt.hyperparams.value) == {'lr', 'lr[1]', 'weight_decay[1]'}
+    step = brainopt.jit(lambda g: opt.update(g) and None)
+    g = {'a': jnp.ones(2), 'b': jnp.ones(2)}
+    step(g)
+    opt.param_groups[1]['lr'] = 1.0
+    opt.param_groups[1]['weight_decay'] = 0.25
+    step(g)
+    np.testing.assert_allclose(np.asarray(a.value), [-0.2, -0.2], rtol=1e-6)
+    pb = -0.2
+    pb = pb - 1.0 * (1.0 + 0.25 * pb)
+    np.testing.assert_allclose(np.asarray(b.value), [pb, pb], rtol=1e-6)
+
+
+# -- changes of structure: the next call traces again ------------------------------------------------------
+def _sgd_run(changes, context='jit'):
+    """SGD on one parameter, a step per entry of ``changes`` (a function of the optimizer, run before the step)."""
+    w = brainstate.ParamState(jnp.zeros(2))
+    opt = brainopt.SGD(lr=0.1).register_trainable_weights({'w': w})
+    step, traces = stepper(table_row('SGD'), opt, context)
+    values = []
+    for change in changes:
+        if change is not None:
+            change(opt)
+        step({'w': jnp.ones(2)})
+        values.append(float(w.value[0]))
+    return values, len(traces)
+
+
+@pytest.mark.parametrize('context', ['jit', 'brainopt.jit', 'eager'])
+def test_a_schedule_for_a_number_and_back_takes_effect_on_the_next_call(context):
+    values, traced = _sgd_run([
+        None,
+        lambda o: setattr(o, 'lr', brainopt.ExponentialLR(0.5, gamma=0.5)),   # a schedule for a number
+        lambda o: setattr(o, 'lr', brainopt.ExponentialLR(0.25, gamma=0.5)),  # another schedule
+        lambda o: setattr(o, 'lr', lambda step: 0.125),                       # a callable
+        lambda o: setattr(o, 'lr', 0.0625),                                   # a number again
+        lambda o: setattr(o, 'lr', 1.0),                                      # and another number: live
+    ], context)
+    rates = np.diff([0.0] + values) * -1
+    # per-epoch schedules: their epoch stays 0 here (nobody calls step_epoch)
+    np.testing.assert_allclose(rates, [0.1, 0.5, 0.25, 0.125, 0.0625, 1.0], rtol=1e-6)
+    if context != 'eager':
+        assert traced == 5        # the first call, then one per change of structure; none for the last number
+
+
+def test_a_decay_turned_on_takes_effect_on_the_next_call():
+    w = brainstate.ParamState(jnp.ones(2))
+    opt = brainopt.SGD(lr=0.1).register_trainable_weights({'w': w})
+    assert 'weight_decay' not in opt.hyperparams.value        # no decay: no operation in the step
+    step = brainstate.transform.jit(lambda g: opt.update(g) and None)
+    step({'w': jnp.zeros(2)})
+    opt.param_groups[0]['weight_decay'] = 0.5
+    step({'w': jnp.zeros(2)})
+    np.testing.assert_allclose(np.asarray(w.value), 1 - 0.1 * 0.5, rtol=1e-6)
+    opt.param_groups[0]['weight_decay'] = 0.0
+    step({'w': jnp.zeros(2)})
+    np.testing.assert_allclose(np.asarray(w.value), 1 - 0.1 * 0.5, rtol=1e-6)
+
+
+def test_brainpy_set_value_takes_effect_on_the_next_call():
+    import brainopt.brainpy as bp
+    w = brainstate.ParamState(jnp.zeros(2))
+    sched = bp.ExponentialDecayLR(0.1, decay_steps=1000, decay_rate=0.999)
+    opt = bp.SGD(lr=sched, train_vars={'w': w})
+    step = brainstate.transform.jit(lambda g: opt.update(g) and None)
+    step({'w': jnp.ones(2)})
+    first = float(w.value[0])
+    sched.set_value(1.0)
+    step({'w': jnp.ones(2)})
+    rate = first - float(w.value[0])
+    np.testing.assert_allclose(rate, 1.0 * 0.999 ** (1 / 1000), rtol=1e-5)
+
+
+def test_keras_exclusion_changed_after_a_compiled_step_takes_effect():
+    import brainopt.keras as K
+    w = brainstate.ParamState(jnp.ones(2))
+    opt = K.SGD(learning_rate=0.1, weight_decay=0.5)
+    opt.register_trainable_weights({'w': w})
+    step = brainstate.transform.jit(lambda g: opt.update(g) and None)
+    step({'w': jnp.zeros(2)})
+    np.testing.assert_allclose(np.asarray(w.value), 1 - 0.1 * 0.5, rtol=1e-6)    # Keras: p - p * wd * lr
+    opt.exclude_from_weight_decay(var_names=['w'])
+    step({'w': jnp.zeros(2)})
+    np.testing.assert_allclose(np.asarray(w.value), 1 - 0.1 * 0.5, rtol=1e-6)    # excluded: no decay
+
+
+def test_keras_learning_rate_is_live():
+    import brainopt.keras as K
+    w = brainstate.ParamState(jnp.zeros(2))
+    opt = K.SGD(learning_rate=0.1)
+    opt.register_trainable_weights({'w': w})
+    step, traces = stepper(table_row('SGD'), opt, 'brainopt.jit')
+    step({'w': jnp.ones(2)})
+    opt.learning_rate = 0.5
+    step({'w': jnp.ones(2)})
+    np.testing.assert_allclose(np.asarray(w.value), -0.6, rtol=1e-6)
+    assert len(traces) == 1
+
+
+# -- hypergradients -------------------------------------------------------------------------------------------
+P0 = np.array([1.0, -2.0, 0.5], np.float32)
+TARGET = np.array([0.5, 0.5, -1.0], np.float32)
+G0 = np.array([0.3, -0.8, 1.1], np.float32)
+
+
+def _loss_after_update(cls, lr, **kw):
+    """The loss ``|p - target|^2`` after one update with gradient G0, as a function of the lr (a fresh optimizer
+    each call, so that finite differences start from the same state)."""
+    p = brainstate.ParamState(jnp.asarray(P0))
+    opt = cls(lr=0.1, **kw).register_trainable_weights({'p': p})
+
+    def f(rate):
+        opt.lr = rate
+        opt.update({'p': jnp.asarray(G0)})
+        return jnp.sum((p.value - TARGET) ** 2)
+    return f, opt
+
+
+def test_hypergradient_of_sgd_equals_the_derivative_by_hand():
+    f, opt = _loss_after_update(brainopt.SGD, 0.1)
+    lr = 0.3
+    d = brainstate.transform.grad(f, argnums=0)(lr)
+    p = P0.astype(np.float64) - lr * G0
+    np.testing.assert_allclose(float(d), np.sum(2 * (p - TARGET) * -G0), rtol=1e-6)
+    # the transformation wrote the new rate and the updated parameter back: the optimizer goes on from there
+    assert float(opt.lr) == np.float32(lr) and int(opt.step_count.value) == 1
+
+
+def test_hypergradient_of_adam_equals_finite_differences():
+    lr, h = 0.05, 1e-3
+
+    def loss(rate):
+        f, _ = _loss_after_update(brainopt.Adam, rate)
+        return float(f(rate))
+    f, _ = _loss_after_update(brainopt.Adam, lr)
+    d = float(brainstate.transform.grad(f, argnums=0)(lr))
+    numeric = (loss(lr + h) - loss(lr - h)) / (2 * h)
+    # central differences of a loss that is quadratic in lr up to float32 rounding: O(h^2) plus ~1e-7/h
+    np.testing.assert_allclose(d, numeric, rtol=1e-3)
+
+
+def test_hypergradient_inside_jit_of_a_two_step_unroll():
+    """``jax.grad`` of a whole (pure) unroll: the optimizer built inside, its lr a traced value."""
+    def unrolled(lr):
+        p = brainstate.ParamState(jnp.asarray(P0))
+        opt = brainopt.SGD(lr=lr).register_trainable_weights({'p': p})
+        for _ in range(2):
+            opt.update({'p': 2 * (p.value - TARGET)})
+        return jnp.sum((p.value - TARGET) ** 2)
+    lr = 0.1
+    d = jax.jit(jax.grad(unrolled))(lr)
+    # p_k - target shrinks by (1 - 2 lr) per step: loss = (1 - 2 lr)^4 |p0 - target|^2
+    e = np.sum((P0.astype(np.float64) - TARGET) ** 2)
+    np.testing.assert_allclose(float(d), 4 * (1 - 2 * lr) ** 3 * -2 * e, rtol=1e-5)
+
+
+# -- checkpoints hold the values in force -------------------------------------------------------------------------
+def test_a_checkpoint_holds_the_values_in_force(tmp_path):
+    info = table_row('Adam')
+    states, opt = build(info, weight_decay=0.01)
+    for t in range(2):
+        opt.update(grads_at(t))
+    opt.lr = 0.003
+    opt.param_groups[0]['weight_decay'] = 0.2
+    brainopt.save_checkpoint(tmp_path / 'c.npz', optimizer=opt)
+    resumed_states, resumed = build(info, **{k: np.asarray(v.value) for k, v in states.items()}, weight_decay=0.01)
+    brainopt.load_checkpoint(tmp_path / 'c.npz', optimizer=resumed)
+    assert float(resumed.lr) == 0.003 and resumed.param_groups[0]['weight_decay'] == 0.2
+    for t in (2, 3):
+        opt.update(grads_at(t))
+        resumed.update(grads_at(t))
+    assert_bitwise(memory(states, opt), memory(resumed_states, resumed), 'resumed')
+
+
+def test_a_state_dict_without_weight_decays_still_loads():
+    info = table_row('SGD')
+    _, opt = build(info, weight_decay=0.3)
+    d = opt.state_dict()
+    del d['weight_decay']                       # written before the weight decays were saved
+    _, other = build(info, weight_decay=0.3)
+    other.load_state_dict(d)
+    assert other.param_groups[0]['weight_decay'] == 0.3
+    d['weight_decay'] = {'0': np.float64(-1.0)}
+    with pytest.raises(brainopt.CheckpointError, match=r"\['weight_decay'\]\['0'\] must be a finite non-negative"):
+        other.load_state_dict(d)
