@@ -11,10 +11,13 @@ __all__ = []
 #: the shared options that a built optimizer's update is compiled with: assigning one afterwards is refused (it
 #: would be silently ignored by every compiled step); the learning rate and a group's weight decay are set with
 #: ``set_lr`` / ``opt.lr = ...`` and ``opt.param_groups[i][...] = ...``
-FIXED_OPTIONS = frozenset(['weight_decay', 'weight_decay_mode', 'weight_decay_exclude', 'grad_clip_value',
-                           'grad_clip_norm', 'grad_clip_norm_per_param', 'use_ema', 'ema_momentum',
-                           'ema_overwrite_frequency', 'loss_scale_factor', 'gradient_accumulation_steps',
-                           'skip_nonfinite', 'count_calls', 'state_dtype'])
+FIXED_OPTIONS = frozenset(['weight_decay_mode', 'weight_decay_exclude', 'use_ema', 'ema_overwrite_frequency',
+                           'gradient_accumulation_steps', 'skip_nonfinite', 'count_calls', 'state_dtype'])
+
+#: the shared options a user may assign after construction: numbers every step reads from the optimizer's state
+#: (``Optimizer._set_option``); ``weight_decay`` sets every parameter group's
+ASSIGNABLE_OPTIONS = frozenset(['weight_decay', 'grad_clip_value', 'grad_clip_norm', 'grad_clip_norm_per_param',
+                                'ema_momentum', 'loss_scale_factor'])
 
 
 class BraintoolsNamesMixin:
@@ -67,13 +70,14 @@ class BraintoolsNamesMixin:
                 f'{getattr(self, name)!r}, and changing a hyperparameter of a built optimizer is not supported '
                 f'yet; build a new optimizer with {name}={value!r} and load this one\'s state_dict() into it')
         if name in FIXED_OPTIONS and name in self.__dict__:
-            hint = (" (a parameter group's decay: opt.param_groups[i]['weight_decay'] = ...)"
-                    if name == 'weight_decay' else '')
             raise AttributeError(
                 f'{type(self).__name__}.{name} cannot be changed after construction: the update (eager, and every '
                 f'step compiled with brainstate.transform.jit or brainopt.jit) is built with {name}='
                 f'{self.__dict__[name]!r} and would silently keep it. Build a new optimizer with {name}={value!r} '
-                f'and load this one\'s state_dict() into it{hint}')
+                f'and load this one\'s state_dict() into it')
+        if name in ASSIGNABLE_OPTIONS and name in self.__dict__ and 'hyperparams' in self.__dict__:
+            self._set_option(name, value)
+            return
         super().__setattr__(name, value)
 
     def _replace_option(self, name, value):

@@ -101,6 +101,17 @@ def _decay_value(number):
     return jnp.asarray(number) if isinstance(number, jax.core.Tracer) else jnp.asarray(float(number))
 
 
+#: the shared options that are numbers a user may assign after construction (``opt.grad_clip_norm = 0.5``): kept in
+#: ``opt.hyperparams`` under their names while they are not None (``ema_momentum`` while ``use_ema``), read by every
+#: step; their checks (as at construction: ``optional`` ones may be None, turning the feature off)
+LIVE_OPTIONS = {
+    'grad_clip_value': dict(optional=True, low=0., low_open=True),
+    'grad_clip_norm': dict(optional=True, low=0., low_open=True),
+    'grad_clip_norm_per_param': dict(optional=True, low=0., low_open=True),
+    'loss_scale_factor': dict(optional=True, low=0., low_open=True),
+    'ema_momentum': dict(optional=False, low=0., high=1.),
+}
+
 #: the value of ``opt.hyperparams['structure@n']``: no data, only a key that changes
 _STRUCTURE = jnp.zeros((0,), jnp.int8)
 
@@ -362,7 +373,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         # the eager path: one cached computation that donates the parameters this optimizer wrote (argument 0,
         # see _eager.Ownership) and its own buffers (argument 3); UpdateInfo's reductions are deferred
         self._compiled = jax.jit(self._eager_step, donate_argnums=(0, 3), static_argnums=(2, 5))
-        self._grad_info = jax.jit(lambda grads: self._grad_norm_finite(self._match(grads)))
+        self._grad_info = jax.jit(lambda grads, hyper: self._grad_norm_finite(self._match(grads), hyper))
         if not hasattr(self, '_ownership'):
             self._ownership = _eager.Ownership()
 
@@ -391,9 +402,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         As in torch, ``opt.param_groups[i]['lr'] = value`` sets a group's
         learning rate (as :meth:`set_lr`) and ``['weight_decay'] = value`` its
         weight decay; nothing else may be assigned. A step already compiled
-        (``brainstate.transform.jit``, ``brainopt.jit``) keeps the values it was
-        traced with until it is traced again: a warning says so, and the
-        step's ``clear_cache()`` makes it use the new ones.
+        (``brainstate.transform.jit``, ``brainopt.jit``, the eager update's)
+        uses the new values from its next call (:attr:`hyperparams`).
 
         Group 0 holds what :meth:`register_trainable_weights` registered;
         :meth:`add_param_group` adds the others. Change a group's learning rate
@@ -431,9 +441,46 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             if not decay.is_zero(g.weight_decay):
                 new[key] = changed[key] if key in changed else old[key] if key in old else \
                     _decay_value(g.weight_decay)
+        for key in LIVE_OPTIONS:
+            value = getattr(self, key)
+            if value is not None and (key != 'ema_momentum' or self.use_ema):
+                new[key] = changed[key] if key in changed else old[key] if key in old else _decay_value(value)
         if self._structure:
             new[f'structure@{self._structure}'] = _STRUCTURE
         self.hyperparams.value = new
+
+    def _set_option(self, name, value):
+        """``opt.<name> = value`` for a shared option that is a number (:data:`LIVE_OPTIONS`) or ``weight_decay``
+        (every parameter group's, and the default of a group added later): checked as at construction, then what
+        every step reads from its next call on. None for a number (or a number for None) turns the feature off
+        (on): a change of structure, after which every compiled step traces again."""
+        owner = f'{type(self).__name__}.{name}'
+        self._settle()
+        if name == 'weight_decay':
+            value = check.live_real('weight_decay', value, low=0., owner=owner)
+            for i in range(len(self._groups)):
+                self._set_group_decay(value, i)
+            object.__setattr__(self, 'weight_decay', value)
+            return
+        spec = dict(LIVE_OPTIONS[name])
+        if spec.pop('optional') and value is None:
+            number = None
+        else:
+            number = check.live_real(name, value, owner=owner, **spec)
+        self._check_option(name, number)
+        if name == 'ema_momentum' and not self.use_ema:
+            raise AttributeError(f'{owner}: this optimizer was built with use_ema=False, so it keeps no moving '
+                                 f'average whose momentum could change; build it with use_ema=True')
+        was = getattr(self, name)
+        object.__setattr__(self, name, number)
+        if (was is None) != (number is None):
+            self._structure_changed()
+        elif number is not None:
+            self._lay_out_hyperparams({name: _decay_value(number)})
+
+    def _check_option(self, name, value):
+        """Refuse a value of a shared option that this optimizer does not support (L-BFGS: clipping), as its
+        constructor does."""
 
     def _settle(self):
         """A group's learning rate or weight decay assigned as a traced value inside a transformation that has
@@ -662,7 +709,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         self._write_state(new_state, eager=True)
         if lr_ok is not None and not bool(lr_ok):
             raise self._bad_lr_error()       # the step left everything as it was
-        reductions = _eager.Deferred(functools.partial(self._grad_info, grads))
+        reductions = _eager.Deferred(functools.partial(self._grad_info, grads, hyper))
         return info._replace(
             grad_norm=_eager.Deferred(lambda: reductions.value[0]),
             finite=info.finite if info.finite is not None else _eager.Deferred(lambda: reductions.value[1]))
@@ -715,9 +762,9 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         self._check_registered()
         return self._match(grads), registry.read_params(self._weights.entries)
 
-    def _grad_norm_finite(self, grads):
+    def _grad_norm_finite(self, grads, hyper):
         """UpdateInfo's ``grad_norm`` and ``finite`` of these gradients (after loss scaling)."""
-        grads = loss_scale.unscale(grads, self.loss_scale_factor)
+        grads = loss_scale.unscale(grads, hyper.get('loss_scale_factor'))
         return clipping.global_norm(grads), clipping.all_finite(grads)
 
     def step(self, grads: Any, **kwargs: Any) -> UpdateInfo:
@@ -789,14 +836,14 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         lrs = self._group_lrs(lr_count, sched, hyper)
         lr = lrs[0]
         lr_ok = self._lr_ok(lrs)
-        grads = loss_scale.unscale(grads, self.loss_scale_factor)
+        grads = loss_scale.unscale(grads, hyper.get('loss_scale_factor'))
         grad_norm = clipping.global_norm(grads) if info else None
         finite = clipping.all_finite(grads) if info or self.skip_nonfinite else None
         if finite is not None and lr_ok is not None:
             finite = jnp.logical_and(finite, lr_ok)
 
         def apply(g, state):
-            g = self._clip(g)
+            g = self._clip(g, hyper)
             p = params
             deltas, slots = {}, {s: {} for s in state['slots']}
             for index, (group, group_lr) in enumerate(zip(self._groups, lrs)):
@@ -837,7 +884,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                 slots = {s_name: dtypes.cast_floats(v, self.state_dtype) for s_name, v in slots.items()}
             state = dict(state, slots=slots, step=count + 1)
             if self.use_ema and not ema_every_call:
-                p, state = self._ema(p, state, count)
+                p, state = self._ema(p, state, count, hyper)
             return p, state, jnp.asarray(True)
 
         # Keras (count_calls): with accumulation the EMA moves, and may overwrite, on every call
@@ -858,7 +905,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
 
             p, s, applied = jax.lax.cond(ready, release, hold)
             if ema_every_call:
-                p, s = self._ema(p, s, count)
+                p, s = self._ema(p, s, count, hyper)
             return p, s, applied
 
         def run():
@@ -918,20 +965,23 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         skipped step counted, and ``applied`` False."""
         return params, dict(state, skipped=state['skipped'] + 1), jnp.asarray(False)
 
-    def _ema(self, p, state, count):
+    def _ema(self, p, state, count, hyper):
         """Move the EMA towards ``p``; overwrite ``p`` with it every ``ema_overwrite_frequency`` updates."""
-        state = dict(state, ema=ema.ema_update(state['ema'], p, self.ema_momentum, count))
+        state = dict(state, ema=ema.ema_update(state['ema'], p, hyper['ema_momentum'], count))
         if self.ema_overwrite_frequency is not None:
             p = ema.ema_overwrite(p, state['ema'], self.ema_overwrite_frequency, count)
         return p, state
 
-    def _clip(self, grads):
-        if self.grad_clip_norm_per_param is not None:
-            grads = clipping.clip_by_param_norm(grads, self.grad_clip_norm_per_param)
-        if self.grad_clip_norm is not None:
-            grads = clipping.clip_by_global_norm(grads, self.grad_clip_norm)
-        if self.grad_clip_value is not None:
-            grads = clipping.clip_by_value(grads, self.grad_clip_value)
+    @staticmethod
+    def _clip(grads, hyper):
+        """Clipping by each parameter's norm, the global norm, then by value, with the thresholds the step reads
+        (``hyper``: present while not None)."""
+        if 'grad_clip_norm_per_param' in hyper:
+            grads = clipping.clip_by_param_norm(grads, hyper['grad_clip_norm_per_param'])
+        if 'grad_clip_norm' in hyper:
+            grads = clipping.clip_by_global_norm(grads, hyper['grad_clip_norm'])
+        if 'grad_clip_value' in hyper:
+            grads = clipping.clip_by_value(grads, hyper['grad_clip_value'])
         return grads
 
     def shard_accumulators(self, mesh, axis='data'):

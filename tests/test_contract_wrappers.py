@@ -118,8 +118,9 @@ def test_lbfgs_line_search_keeps_its_ema():
     array per parameter beside the (2m + 2) of its history."""
     traj, opt, model = _lbfgs_run(brainopt.LBFGS(memory_size=5, linesearch='strong_wolfe', use_ema=True,
                                                  ema_momentum=0.75), 5)
-    # the step count and the live lr (opt.hyperparams: one float32 each), then the arrays per parameter
-    assert _bytes(opt) == 4 + 4 + (2 * 5 + 2 + 1) * sum(_param_bytes(model))
+    # the step count, the live lr and EMA momentum (opt.hyperparams), one float32 each, then the arrays per parameter
+    assert sorted(opt.hyperparams.value) == ['ema_momentum', 'lr']
+    assert _bytes(opt) == 4 + 4 * 2 + (2 * 5 + 2 + 1) * sum(_param_bytes(model))
     avg = traj[0]                                 # numpy: the first applied update sets the average
     for p in traj[1:]:
         avg = jax.tree.map(lambda a, x: 0.75 * a + 0.25 * x, avg, p)

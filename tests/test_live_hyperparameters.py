@@ -65,8 +65,10 @@ def snapshot(states, opt):
 
 
 def memory(states, opt):
+    """The parameters, and every State of the optimizer but the hyperparameters (slots, EMA, step count)."""
     return ({k: np.asarray(s.value) for k, s in states.items()},
-            jax.tree.map(np.asarray, {s: st.value for s, st in opt.slots.items()}))
+            jax.tree.map(np.asarray, {path: st.value for path, st in brainstate.graph.states(opt).items()
+                                      if path != ('hyperparams',)}))
 
 
 def assert_bitwise(a, b, what):
@@ -81,13 +83,25 @@ def _first_value(info, name):
     return float(info.kwargs.get('weight_decay') or 0.01)      # a non-zero decay: changing it changes a number
 
 
-def _spell(info, opt, lr, wd):
-    """Assign a new lr and group weight decay, each row with one of the spellings (all of them over the table)."""
+#: the shared options that are numbers, all on in the optimizers of the row test, with the values assigned later;
+#: after the loss scale (2, then 0.5) the gradients' norms are about 0.85 per parameter and 1.1 in all (3.4 and
+#: 4.4 after), so every threshold clips before and after
+OLD_OPTIONS = dict(grad_clip_norm_per_param=0.6, grad_clip_norm=0.7, grad_clip_value=0.3, loss_scale_factor=2.0,
+                   ema_momentum=0.9)
+NEW_OPTIONS = dict(grad_clip_norm_per_param=0.8, grad_clip_norm=1.0, grad_clip_value=0.45, loss_scale_factor=0.5,
+                   ema_momentum=0.5)
+
+
+def _spell(info, opt, lr, wd, options):
+    """Assign a new lr, group weight decay and shared options, each row with one of the spellings of the lr and
+    the decay (all of them over the table)."""
     i = OPTIMIZERS.index(info)
     [lambda: setattr(opt, 'lr', lr), lambda: opt.param_groups[0].__setitem__('lr', lr),
      lambda: opt.set_lr(lr)][i % 3]()
     [lambda: opt.param_groups[0].__setitem__('weight_decay', wd),
-     lambda: opt.param_groups[0].update(weight_decay=wd)][i % 2]()
+     lambda: opt.param_groups[0].update(weight_decay=wd), lambda: setattr(opt, 'weight_decay', wd)][i % 3]()
+    for name, value in options.items():
+        setattr(opt, name, value)
 
 
 #: rows on which a new value legitimately changes nothing, and why (the stale comparison is left out there)
@@ -101,26 +115,30 @@ ROW_CASES = [(info, context) for info in OPTIMIZERS for context in CONTEXTS
 
 @pytest.mark.parametrize('info,context', ROW_CASES, ids=[f'{i.name}-{c}' for i, c in ROW_CASES])
 def test_assigned_values_are_used_by_the_next_step_without_tracing_again(info, context):
-    """A new learning rate and a new weight decay of the group, assigned after three steps of a compiled step,
-    are what its next two steps use (bit for bit an optimizer built with them), and nothing traces again."""
+    """A new learning rate, weight decay and every shared option that is a number (clipping thresholds, loss
+    scale, EMA momentum), assigned after three steps of a compiled step, are what its next two steps use (bit for
+    bit an optimizer built with them), and nothing traces again."""
     old = {'lr': _first_value(info, 'lr'), 'weight_decay': _first_value(info, 'weight_decay')}
     # a smaller rate, and a decay that flips signs (Rprop sees only signs)
     new = {'lr': old['lr'] * 0.37, 'weight_decay': old['weight_decay'] + 2.0}
-    states, opt = build(info, **old)
+    options = info.supported(**OLD_OPTIONS)           # (L-BFGS refuses clipping)
+    new_options = info.supported(**NEW_OPTIONS)
+    states, opt = build(info, **old, **options, use_ema=True)
     step, traces = stepper(info, opt, context)
     for t in range(3):
         step(grads_at(t))
     params, state = snapshot(states, opt)
     traced, compiled = len(traces), info.cache_sizes(opt)
-    _spell(info, opt, new['lr'], new['weight_decay'])
+    _spell(info, opt, new['lr'], new['weight_decay'], new_options)
     for t in (3, 4):
         step(grads_at(t))
     assert len(traces) == traced, f'{info.name}: the {context} step traced again after new values'
     assert info.cache_sizes(opt) == compiled, f'{info.name}: the eager update compiled again after new values'
     assert float(opt.lr) == new['lr'] and opt.param_groups[0]['weight_decay'] == new['weight_decay']
+    assert all(getattr(opt, k) == v for k, v in new_options.items())
 
     def continued(**values):
-        ref_states, ref = build(info, params['w'], params['b'], **values)
+        ref_states, ref = build(info, params['w'], params['b'], **{**new_options, **values}, use_ema=True)
         ref.load_state_dict(state)
         ref_step, _ = stepper(info, ref, context)
         for t in (3, 4):
@@ -347,3 +365,73 @@ def test_a_state_dict_without_weight_decays_still_loads():
     d['weight_decay'] = {'0': np.float64(-1.0)}
     with pytest.raises(brainopt.CheckpointError, match=r"\['weight_decay'\]\['0'\] must be a finite non-negative"):
         other.load_state_dict(d)
+
+
+# -- the shared options -------------------------------------------------------------------------------------------
+def test_each_shared_option_matters_so_a_stale_step_would_fail():
+    """The row test's new options each change the run (an optimizer that kept one old value ends elsewhere)."""
+    info = table_row('Adam')
+
+    def run(**assigned):
+        states, opt = build(info, **OLD_OPTIONS, use_ema=True)
+        step, traces = stepper(info, opt, 'jit')
+        for t in range(3):
+            step(grads_at(t))
+        for k, v in assigned.items():
+            setattr(opt, k, v)
+        for t in (3, 4):
+            step(grads_at(t))
+        assert len(traces) == 1
+        return memory(states, opt)
+    ours = run(**NEW_OPTIONS)
+    for name in NEW_OPTIONS:
+        kept = run(**{**NEW_OPTIONS, name: OLD_OPTIONS[name]})
+        changed = [k for k in ours[0] if not np.array_equal(ours[0][k], kept[0][k])] + \
+            [k for k in ours[1] if not all(np.array_equal(a, b) for a, b in
+                                          zip(jax.tree.leaves(ours[1][k]), jax.tree.leaves(kept[1][k])))]
+        assert changed, f'{name} changed nothing'
+
+
+@pytest.mark.parametrize('context', ['jit', 'eager'])
+def test_clipping_turned_on_and_off_takes_effect_on_the_next_call(context):
+    w = brainstate.ParamState(jnp.zeros(2))
+    opt = brainopt.SGD(lr=1.0).register_trainable_weights({'w': w})
+    step, traces = stepper(table_row('SGD'), opt, context)
+    g = {'w': jnp.asarray([3.0, 4.0])}            # norm 5
+    step(g)                                         # w = -(3, 4)
+    opt.grad_clip_norm = 1.0
+    step(g)                                         # clipped to norm 1: -(0.6, 0.8)
+    opt.grad_clip_norm = 0.5
+    step(g)                                         # live: -(0.3, 0.4)
+    opt.grad_clip_norm = None
+    step(g)
+    np.testing.assert_allclose(np.asarray(w.value), [-3 - 0.6 - 0.3 - 3, -4 - 0.8 - 0.4 - 4], rtol=1e-6)
+    if context == 'jit':
+        assert len(traces) == 3          # the first call, clipping on, clipping off; none for the new threshold
+
+
+def test_a_bad_assignment_is_refused_and_changes_nothing():
+    w = brainstate.ParamState(jnp.zeros(2))
+    opt = brainopt.Adam(lr=0.1, grad_clip_norm=1.0).register_trainable_weights({'w': w})
+    before = dict(opt.hyperparams.value)
+    for name, value, error in [('grad_clip_norm', -1.0, ValueError), ('grad_clip_value', 0.0, ValueError),
+                               ('loss_scale_factor', float('nan'), ValueError), ('weight_decay', 'big', TypeError),
+                               ('ema_momentum', 0.5, AttributeError)]:       # (built without use_ema)
+        with pytest.raises(error, match=name):
+            setattr(opt, name, value)
+    assert opt.hyperparams.value == before and opt.grad_clip_norm == 1.0 and opt.weight_decay == 0.0
+    lbfgs = brainopt.LBFGS(lr=0.5).register_trainable_weights({'w': brainstate.ParamState(jnp.zeros(2))})
+    with pytest.raises(ValueError, match='LBFGS.grad_clip_norm: clipping is not supported'):
+        lbfgs.grad_clip_norm = 1.0
+    assert lbfgs.grad_clip_norm is None and 'grad_clip_norm' not in lbfgs.hyperparams.value
+
+
+def test_the_optimizer_weight_decay_sets_every_group():
+    a, b = brainstate.ParamState(jnp.ones(2)), brainstate.ParamState(jnp.ones(2))
+    opt = brainopt.SGD(lr=0.1).register_trainable_weights({'a': a})
+    opt.add_param_group({'b': b}, weight_decay=0.3)
+    opt.weight_decay = 0.5
+    assert [g['weight_decay'] for g in opt.param_groups] == [0.5, 0.5] and opt.weight_decay == 0.5
+    c = brainstate.ParamState(jnp.ones(2))
+    opt.add_param_group({'c': c})                     # a group added later takes the optimizer's
+    assert opt.param_groups[2]['weight_decay'] == 0.5

@@ -179,34 +179,39 @@ class LBFGS(Optimizer):
                              f"give a float lr")
         super()._check_lr_units(group, leaf_units, where)
 
+    def _check_option(self, name, value):
+        if name.startswith('grad_clip') and value is not None:
+            raise ValueError(f'{type(self).__name__}.{name}: clipping is not supported: L-BFGS builds its curvature '
+                             f'pairs (and the line search its Wolfe tests) from the gradients of one objective, '
+                             f'which clipped gradients are not; bound the step with lr or the line search')
+
     def _reset_compiled(self):
         super()._reset_compiled()
         self._eager = None      # (value_fn, the compiled iteration for it)
 
     # -- the objective as L-BFGS sees it: loss scale and coupled decay folded in -------------
-    def _objective(self, value, grads, params, wd):
-        """``wd``: the weight decay as the step reads it (``hyper['weight_decay']``, or 0.0)."""
-        value, grads = loss_scale.unscale((value, grads), self.loss_scale_factor)
-        plan = decay.Plan('coupled', decay.coefficients(params, wd, self._decay_mask))
+    def _objective(self, value, grads, params, hyper):
+        """``hyper``: the values of ``opt.hyperparams`` (the loss scale, the weight decay) the step reads."""
+        value, grads = loss_scale.unscale((value, grads), hyper.get('loss_scale_factor'))
+        plan = decay.Plan('coupled', decay.coefficients(params, hyper.get('weight_decay', 0.0), self._decay_mask))
         return plan.coupled_objective(value, params), plan.coupled(grads, params)
 
     def _prepare(self, params, grads, value, state, hyper):
         count = state['step']
         lr = self._group_lrs(count, [None] * len(self._groups), hyper)[0]
-        grad_norm = clipping.global_norm(loss_scale.unscale(grads, self.loss_scale_factor))
-        value, grads = self._objective(jnp.asarray(value, jnp.float32), grads, params,
-                                       hyper.get('weight_decay', 0.0))
+        grad_norm = clipping.global_norm(loss_scale.unscale(grads, hyper.get('loss_scale_factor')))
+        value, grads = self._objective(jnp.asarray(value, jnp.float32), grads, params, hyper)
         finite = jnp.logical_and(jnp.isfinite(tree_max_abs(grads)), jnp.isfinite(value))
         prepared = self.rule.direction(grads, state['slots'], count, lr, self.rule.hyper())
         return prepared, value, lr, grad_norm, finite
 
-    def _finish(self, params, prepared, state, t, lr, grad_norm, finite, hold=None):
+    def _finish(self, params, prepared, state, hyper, t, lr, grad_norm, finite, hold=None):
         count = state['step']
         deltas, slots = self.rule.step(prepared, state['slots'], t)
         p = {k: v + deltas[k].astype(v.dtype) for k, v in params.items()}
         new = dict(state, slots=slots, step=count + 1)
         if self.use_ema:
-            p, new = self._ema(p, new, count)
+            p, new = self._ema(p, new, count, hyper)
         applied = jnp.asarray(True)
         if self.skip_nonfinite:
             p, new, applied = jax.tree.map(lambda a, b: jnp.where(finite, a, b), (p, new, applied),
@@ -275,8 +280,8 @@ class LBFGS(Optimizer):
         if lr_ok is not None:
             finite = jnp.logical_and(finite, lr_ok)
         active = jnp.logical_and(prepared['descent'], finite)
-        t, evaluations = self._line_search(params, prepared, f0, active, value_fn, hyper.get('weight_decay', 0.0))
-        new_params, new_state, applied = self._finish(params, prepared, state, t, lr, grad_norm, finite,
+        t, evaluations = self._line_search(params, prepared, f0, active, value_fn, hyper)
+        new_params, new_state, applied = self._finish(params, prepared, state, hyper, t, lr, grad_norm, finite,
                                                       hold=lr_ok if guard else None)
         registry.write_params(w.entries, new_params)
         self._write_state(new_state)
@@ -285,7 +290,7 @@ class LBFGS(Optimizer):
                               step_size=step_size, evaluations=evaluations)
         return (info, lr_ok) if guard else info
 
-    def _line_search(self, params, prepared, f0, active, value_fn, wd):
+    def _line_search(self, params, prepared, f0, active, value_fn, hyper):
         w = self._weights
         d = prepared['d']
         grad_states = {e.path: e.state for e in w.entries}
@@ -301,7 +306,7 @@ class LBFGS(Optimizer):
             registry.write_params(w.entries, trial)
             grads, value = value_and_grad()
             g = registry.match_grads(w.entries, w.by_path, w.prefixes, grads)
-            value, g = self._objective(jnp.asarray(value, jnp.float32), g, trial, wd)
+            value, g = self._objective(jnp.asarray(value, jnp.float32), g, trial, hyper)
             return value, tree_dot(g, d)
 
         try:

@@ -113,9 +113,9 @@ class SAM(Optimizer):
         self._perturb_compiled = jax.jit(self._perturbed)
         self._second_compiled = jax.jit(functools.partial(self._second_step, guard=True), donate_argnums=(3,))
 
-    def _perturbed(self, params, grads):
+    def _perturbed(self, params, grads, hyper):
         """``w + eps_hat`` and whether the first gradient was finite."""
-        grads = loss_scale.unscale(grads, self.loss_scale_factor)
+        grads = loss_scale.unscale(grads, hyper.get('loss_scale_factor'))
         finite = clipping.all_finite(grads)
         e = sam_perturbation(grads, params, self.rho, self.adaptive)
         return {k: p + e[k].astype(p.dtype) for k, p in params.items()}, finite
@@ -149,15 +149,16 @@ class SAM(Optimizer):
                             f'grad_states=params)(x, y)); got {grad_fn!r}')
         w = self._weights
         g, params = self._matched(grads)
-        perturb = self._perturbed if _is_traced(g, params) else self._perturb_compiled
-        perturbed, first_finite = perturb(params, g)
+        hyper = self._read_memory()[1]
+        perturb = self._perturbed if _is_traced(g, params, hyper) else self._perturb_compiled
+        perturbed, first_finite = perturb(params, g, hyper)
         registry.write_params(w.entries, perturbed)
         try:
             second = grad_fn()
         finally:
             registry.write_params(w.entries, params)
         g2 = registry.match_grads(w.entries, w.by_path, w.prefixes, second)
-        state, hyper = self._read_memory()
+        state = self._read_state()
         sched = [group.source.values() for group in self._groups]    # a per-epoch schedule's epoch
         if _is_traced(g2, params, state, first_finite, sched, hyper):
             new_params, new_state, info = self._second_step(params, g2, first_finite, state, sched, hyper)
