@@ -23,6 +23,10 @@ ASSIGNABLE_OPTIONS = frozenset(['weight_decay', 'grad_clip_value', 'grad_clip_no
 class BraintoolsNamesMixin:
     """``base_lr``, ``get_last_lr()``, ``lr_scheduler``, ``schedulers`` and the rule's hyperparameters."""
 
+    #: attributes of a class's own that its step is built from (SAM's ``rho``, L-BFGS's ``linesearch``): assigning
+    #: one after construction is refused, as for :data:`FIXED_OPTIONS`
+    _fixed_attributes: frozenset = frozenset()
+
     @property
     def base_lr(self):
         """The first group's learning rate before any schedule: the number given, or the schedule's
@@ -69,7 +73,7 @@ class BraintoolsNamesMixin:
                 f'{type(self).__name__}.{name} is read-only: the update is compiled with {name}='
                 f'{getattr(self, name)!r}, and changing a hyperparameter of a built optimizer is not supported '
                 f'yet; build a new optimizer with {name}={value!r} and load this one\'s state_dict() into it')
-        if name in FIXED_OPTIONS and name in self.__dict__:
+        if (name in FIXED_OPTIONS or name in self._fixed_attributes) and name in self.__dict__:
             raise AttributeError(
                 f'{type(self).__name__}.{name} cannot be changed after construction: the update (eager, and every '
                 f'step compiled with brainstate.transform.jit or brainopt.jit) is built with {name}='

@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import brainopt.optimizers as _o
 from brainopt import _eager
 from brainopt import _validate as check
+from brainopt.optimizer import Optimizer as _Optimizer
 from brainopt.rules.adam import AdamRule
 from brainopt.rules.adan import AdanRule
 from brainopt.rules.lars import LarsRule
@@ -602,6 +603,8 @@ class Adan(_Brainpy, _o.Adan):
     """``brainpy.optim.Adan``: ``betas`` are brainpy's (the complements of brainopt's decay rates); the decay is
     proximal, ``(p - step) / (1 + wd lr)``, or with ``no_prox=True`` ``p (1 - wd lr) - step``; the gradient
     difference is weighted by brainpy's ``1 - betas[1]`` (rule: :class:`brainopt.Adan`, ``paper_diff_weight=True``)."""
+
+    _fixed_attributes = _Optimizer._fixed_attributes | {'no_prox'}
 
     def __init__(self, lr=1e-3, train_vars=None, betas=(0.02, 0.08, 0.01), eps=1e-8, weight_decay=0.02,
                  no_prox=False, name=None):

@@ -45,6 +45,7 @@ import brainstate
 
 import brainopt.optimizers as _o
 from brainopt import _validate as check
+from brainopt.optimizer import Optimizer as _Optimizer
 from brainopt.rules.adafactor import AdafactorRule
 from brainopt.rules.adam import AdamRule
 from brainopt.rules.adam_family import AdamaxRule
@@ -265,6 +266,8 @@ class Muon(_Keras, _o.Muon):
     (both decoupled, scaled by the learning rate, as Keras).
     """
 
+    _fixed_attributes = _Optimizer._fixed_attributes | {'adam_weight_decay'}
+
     def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
                  epsilon=1e-7, weight_decay=0.004, name=None, exclude_layers=None, exclude_embeddings=True,
                  muon_a=3.4445, muon_b=-4.775, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5,
@@ -346,6 +349,8 @@ class Adafactor(_Keras, _o.Adafactor):
     decay use the uncapped rate, as in Keras. ``relative_step`` is accepted;
     Keras caps the step size in both cases.
     """
+
+    _fixed_attributes = _Optimizer._fixed_attributes | {'relative_step'}
 
     def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
                  relative_step=True, name=None, **kwargs):

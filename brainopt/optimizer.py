@@ -191,6 +191,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
     """
 
     _quantity_hypers: Dict[str, Any] = {}      # {name: Quantity}: epsilons given with a unit (set per instance)
+    _fixed_attributes = frozenset(['rule'])
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

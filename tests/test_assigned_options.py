@@ -124,3 +124,21 @@ def test_keras_constructor_arguments_are_fixed_and_learning_rate_is_not(cls_name
         opt.learning_rate = 0.5
         opt.update({'w': jnp.ones(2)})
         np.testing.assert_allclose(np.asarray(w.value), -0.6, rtol=1e-6)     # 0 - 0.1 - 0.5
+
+
+@pytest.mark.parametrize('make,name', [
+    (lambda: brainopt.SAM(brainopt.Adam(lr=0.1)), 'rho'), (lambda: brainopt.SAM(brainopt.Adam(lr=0.1)), 'adaptive'),
+    (lambda: brainopt.LBFGS(), 'linesearch'), (lambda: brainopt.LBFGS(), 'max_linesearch_steps'),
+    (lambda: brainopt.Adam(), 'rule'), (lambda: __import__('brainopt.keras').keras.Muon(), 'adam_weight_decay'),
+    (lambda: __import__('brainopt.keras').keras.Adafactor(), 'relative_step'),
+    (lambda: __import__('brainopt.brainpy').brainpy.Adan(lr=0.1), 'no_prox'),
+], ids=['SAM.rho', 'SAM.adaptive', 'LBFGS.linesearch', 'LBFGS.max_linesearch_steps', 'rule', 'keras.Muon',
+        'keras.Adafactor', 'brainpy.Adan'])
+def test_a_class_attribute_its_step_is_built_from_is_refused(make, name):
+    """Issue 21's audit: attributes of an optimizer class's own that its compiled steps capture (SAM's radius,
+    L-BFGS's line search, the rule itself) were assignable and then ignored by every compiled step."""
+    opt = make()
+    before = getattr(opt, name)
+    with pytest.raises(AttributeError, match=f'{name} cannot be changed after construction'):
+        setattr(opt, name, 0.5)
+    assert getattr(opt, name) is before

@@ -130,6 +130,8 @@ class LBFGS(Optimizer):
     True
     """
 
+    _fixed_attributes = Optimizer._fixed_attributes | {'linesearch', 'max_linesearch_steps'}
+
     def __init__(self, lr: LearningRate = 1.0, memory_size: int = 10, scale_init_precond: bool = True, linesearch=None,
                  *, tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, max_linesearch_steps: int = 25,
                  **options):

@@ -98,6 +98,8 @@ class SAM(Optimizer):
     [2.67, 3.56]
     """
 
+    _fixed_attributes = Optimizer._fixed_attributes | {'rho', 'adaptive'}
+
     def __init__(self, base_optimizer, rho: float = 0.05, adaptive: bool = False, **options):
         owner = type(self).__name__
         settings = wrapped_settings(owner, base_optimizer, options)
