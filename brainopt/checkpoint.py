@@ -146,6 +146,25 @@ def _check_count(opt, where, value, below=None, why=None):
         _fail(opt, f'{where} must be < {why} ({below}), got {shown}')
 
 
+def _group_numbers(opt, d, key, what):
+    """``d[key]`` (``{group index: number}``, absent: ``{}``) as ``{int index: float}``, each index a group of
+    ``opt`` and each value a finite number ``>= 0``."""
+    saved = d.get(key, {})
+    if not isinstance(saved, Mapping):
+        _fail(opt, f"[{key!r}] must be a dict of group index -> {what}, got {type(saved).__name__}")
+    out = {}
+    for i, value in saved.items():
+        if not (str(i).isdigit() and int(i) < len(opt._groups)):
+            _fail(opt, f"[{key!r}] names parameter group {i!r}; this optimizer has {len(opt._groups)} group(s)")
+        if np.ndim(value) != 0:
+            _fail(opt, f"[{key!r}][{i!r}] must be a number, got shape {np.shape(value)}")
+        number = float(np.asarray(value))
+        if not np.isfinite(number) or number < 0:
+            _fail(opt, f"[{key!r}][{i!r}] must be a finite non-negative number, got {number}")
+        out[int(i)] = number
+    return out
+
+
 def load_optimizer_state_dict(opt, d):
     """Check ``d`` against ``opt`` completely, then write it; on any error nothing changes."""
     if not isinstance(d, Mapping):
@@ -207,31 +226,13 @@ def load_optimizer_state_dict(opt, d):
                 check(dict(saved[i]))
             except (TypeError, ValueError, KeyError) as e:
                 _fail(opt, f"['schedule'][{i!r}]: {e.args[0] if e.args else e}".replace('; nothing was loaded', ''))
-    lrs = d.get('lr', {})
-    if not isinstance(lrs, Mapping):
-        _fail(opt, f"['lr'] must be a dict of group index -> constant learning rate, got {type(lrs).__name__}")
-    for i, value in lrs.items():
-        group = opt._groups[int(i)] if str(i).isdigit() and int(i) < len(opt._groups) else None
-        if group is None:
-            _fail(opt, f"['lr'] names parameter group {i!r}; this optimizer has {len(opt._groups)} group(s)")
+    lrs = _group_numbers(opt, d, 'lr', 'constant learning rate')
+    for i, lr in lrs.items():
+        group = opt._groups[i]
         if group.source.scheduler is not None or group.source.unit is not None or callable(group.lr):
-            _fail(opt, f"the state dict holds a constant lr ({float(np.asarray(value))}) for group {i}, but this "
-                       f"optimizer's lr there is {group.lr!r}")
-        lr = float(np.asarray(value))
-        if not np.isfinite(lr) or lr < 0:
-            _fail(opt, f"['lr'][{i!r}] must be a finite non-negative number, got {lr}")
-    decays = d.get('weight_decay', {})
-    if not isinstance(decays, Mapping):
-        _fail(opt, f"['weight_decay'] must be a dict of group index -> weight decay, got {type(decays).__name__}")
-    for i, value in decays.items():
-        if not (str(i).isdigit() and int(i) < len(opt._groups)):
-            _fail(opt, f"['weight_decay'] names parameter group {i!r}; this optimizer has {len(opt._groups)} "
-                       f"group(s)")
-        if np.ndim(value) != 0:
-            _fail(opt, f"['weight_decay'][{i!r}] must be a number, got shape {np.shape(value)}")
-        wd = float(np.asarray(value))
-        if not np.isfinite(wd) or wd < 0:
-            _fail(opt, f"['weight_decay'][{i!r}] must be a finite non-negative number, got {wd}")
+            _fail(opt, f"the state dict holds a constant lr ({lr}) for group {i}, but this optimizer's lr there is "
+                       f"{group.lr!r}")
+    decays = _group_numbers(opt, d, 'weight_decay', 'weight decay')
 
     # -- everything fits: write ---------------------------------------------------------------
     copy = lambda x: jnp.array(x, copy=True)  # noqa: E731
@@ -247,14 +248,12 @@ def load_optimizer_state_dict(opt, d):
         opt.skipped_steps.value = copy(d['skipped_steps'])
     for i, sched in schedules.items():
         sched.load_state_values(jax.tree.map(copy, saved[i]))
-    for i, value in lrs.items():
-        lr = float(np.asarray(value))
-        if lr != opt._groups[int(i)].lr:
-            opt.set_lr(lr, int(i))
-    for i, value in decays.items():
-        wd = float(np.asarray(value))
-        if wd != opt._groups[int(i)].weight_decay:
-            opt.param_groups[int(i)]['weight_decay'] = wd
+    for i, lr in lrs.items():
+        if lr != opt._groups[i].lr:
+            opt.set_lr(lr, i)
+    for i, wd in decays.items():
+        if wd != opt._groups[i].weight_decay:
+            opt.param_groups[i]['weight_decay'] = wd
 
 
 def _placed(value, current):

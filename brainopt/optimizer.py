@@ -95,9 +95,9 @@ def _lr_value(number):
     return jnp.asarray(number, jnp.float32)
 
 
-def _decay_value(number):
-    """A weight decay coefficient as the step reads it: a weakly typed scalar, so that it multiplies a parameter
-    in the parameter's dtype, as the Python number did."""
+def _weak_value(number):
+    """A weight decay coefficient or a shared option (a clipping threshold, ...) as the step reads it: a weakly
+    typed scalar, so that it meets a parameter or gradient in that array's dtype, as the Python number did."""
     return jnp.asarray(number) if isinstance(number, jax.core.Tracer) else jnp.asarray(float(number))
 
 
@@ -421,7 +421,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         value = check.live_real('weight_decay', value, low=0., owner=owner)
         self._groups[group].weight_decay = value
         # zero and non-zero decay are different programs (a zero decay adds no operation): the key is there or not
-        self._lay_out_hyperparams({_hyper_key('weight_decay', group): _decay_value(value)})
+        self._lay_out_hyperparams({_hyper_key('weight_decay', group): _weak_value(value)})
 
     # -- live hyperparameters ------------------------------------------------------------------
     def _lay_out_hyperparams(self, changed=None):
@@ -431,21 +431,20 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         each such change, so that every compiled step, which compares the structure of the States it reads,
         traces again). A value in ``changed`` (``{key: array}``) is the new one; every other keeps the State's
         (a traced value of an enclosing transformation stays traced)."""
-        old = self.hyperparams.value
-        changed = changed or {}
+        old = {**self.hyperparams.value, **(changed or {})}
         new = {}
+
+        def put(key, fresh, number):
+            new[key] = old[key] if key in old else fresh(number)
         for i, g in enumerate(self._groups):
-            key = _hyper_key('lr', i)
             if g.source.number is not None:
-                new[key] = changed[key] if key in changed else old[key] if key in old else _lr_value(g.source.number)
-            key = _hyper_key('weight_decay', i)
+                put(_hyper_key('lr', i), _lr_value, g.source.number)
             if not decay.is_zero(g.weight_decay):
-                new[key] = changed[key] if key in changed else old[key] if key in old else \
-                    _decay_value(g.weight_decay)
+                put(_hyper_key('weight_decay', i), _weak_value, g.weight_decay)
         for key in LIVE_OPTIONS:
             value = getattr(self, key)
             if value is not None and (key != 'ema_momentum' or self.use_ema):
-                new[key] = changed[key] if key in changed else old[key] if key in old else _decay_value(value)
+                put(key, _weak_value, value)
         if self._structure:
             new[f'structure@{self._structure}'] = _STRUCTURE
         self.hyperparams.value = new
@@ -477,7 +476,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         if (was is None) != (number is None):
             self._structure_changed()
         elif number is not None:
-            self._lay_out_hyperparams({name: _decay_value(number)})
+            self._lay_out_hyperparams({name: _weak_value(number)})
 
     def _check_option(self, name, value):
         """Refuse a value of a shared option that this optimizer does not support (L-BFGS: clipping), as its
@@ -683,7 +682,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         flat, treedef, matched = self._flat_grads(grads)
         if traced or type(state['step']) is not _eager._ArrayImpl or (any(sched) and _is_traced(sched)) or \
                 (matched is not None and any(issubclass(t, jax.core.Tracer) for t in set(map(type, flat)))) or \
-                _is_traced(hyper):
+                not set(map(type, hyper.values())) <= _eager._ARRAY:      # (a traced lr: a hypergradient)
             # inside a transformation (matched None: every leaf is a concrete array)
             del flat
             new_params, new_state, info = self._pure_step(dict(zip(w.leaf_names, params)), self._match(grads),
