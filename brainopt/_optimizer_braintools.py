@@ -1,10 +1,14 @@
 """braintools.optim's names on every optimizer, for scripts that change only their import (issue 33;
 docs/migration_braintools.md lists them and what remains different). :class:`brainopt.Optimizer` inherits it.
 
-Also the rule's hyperparameters as read-only attributes (``opt.betas``, ``opt.eps``, as braintools.optim,
-Keras and torch's ``defaults`` show them): the compiled step is built from them, so assigning one would be
-silently ignored, and is refused instead.
+Also the rule's hyperparameters as attributes (``opt.betas``, ``opt.eps``, as braintools.optim, Keras and
+torch's ``defaults`` show them). Assigning one sets it through the constructor's checks
+(:mod:`brainopt._arguments`); a name of the rule's that is no constructor argument is read-only.
 """
+import inspect
+
+from . import _arguments
+
 __all__ = []
 
 
@@ -18,6 +22,13 @@ FIXED_OPTIONS = frozenset(['weight_decay_mode', 'weight_decay_exclude', 'use_ema
 #: (``Optimizer._set_option``); ``weight_decay`` sets every parameter group's
 ASSIGNABLE_OPTIONS = frozenset(['weight_decay', 'grad_clip_value', 'grad_clip_norm', 'grad_clip_norm_per_param',
                                 'ema_momentum', 'loss_scale_factor'])
+
+
+def _read_only(cls, name):
+    """Whether ``cls`` has no attribute ``name`` that an assignment would set (none, or a property without a
+    setter: Lookahead's ``sync_period`` reads the rule's)."""
+    attr = inspect.getattr_static(cls, name, None)
+    return attr is None or isinstance(attr, property) and attr.fset is None
 
 
 class BraintoolsNamesMixin:
@@ -67,6 +78,10 @@ class BraintoolsNamesMixin:
         raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')
 
     def __setattr__(self, name, value):
+        if (name not in self.__dict__ and _read_only(type(self), name) and 'hyperparams' in self.__dict__
+                and _arguments.is_argument(self, name)):
+            _arguments.assign(self, {name: value})   # opt.betas = ..., opt.eps = ...: checked by the constructor
+            return
         if (name in self._rule_config() and name not in self.__dict__
                 and not hasattr(type(self), name)):
             raise AttributeError(

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict
 import jax
 import jax.numpy as jnp
 
-from . import units
+from . import _arguments, units
 from .rules.base import run_update, shared_scope
 from .transforms import weight_decay as decay
 from .transforms.lr import describe
@@ -27,6 +27,7 @@ def accept_quantity_hyperparameters(init):
         if getattr(self, '_binding_hypers', False):
             return init(self, *args, **kwargs)
         bound = inspect.signature(init).bind(self, *args, **kwargs)
+        given = inspect.BoundArguments(bound.signature, dict(bound.arguments))
         quantities = {}
         for name, value in list(bound.arguments.items()):
             if name != 'lr' and units.is_quantity(value):
@@ -51,6 +52,9 @@ def accept_quantity_hyperparameters(init):
                                 f'accepted for ' + (', '.join(sorted(accepted)) if accepted else 'no hyperparameter')
                                 + f' of {type(self.rule).__name__} (an epsilon in its own unit)')
         self._quantity_hypers = {**self._quantity_hypers, **quantities}     # a wrapper's template may have set some
+        if self._quantity_hypers:
+            self._lay_out_hyperparams()         # (a Quantity epsilon is not a live number)
+        _arguments.record(self, init, given)       # for an argument assigned later (opt.betas = ...)
     return wrapper
 
 
@@ -162,12 +166,15 @@ class UnitsMixin:
         return tuple(units.hyper_number(n, q, exponents[n], rule_unit, type(self).__name__, leaf)
                      for n, q in self._quantity_hypers.items())
 
-    def _rule_update(self, grads, params, slots, count, lr, physical, plan):
-        """``rule.update`` with the rule's hyperparameters (``hyper``); with Quantity epsilons, once per set of
-        parameters that share their numbers, each with its own values. A rule that reads the weight decay
-        (``Rule.takes_decay``) gets the step's plan (``decay=``)."""
+    def _rule_update(self, grads, params, slots, count, lr, physical, plan, values=None):
+        """``rule.update`` with the rule's hyperparameters (``hyper``): its live ones, and the numbers derived from
+        them, as ``values`` (the step's :attr:`hyperparams`) holds them, the others as constants; with Quantity
+        epsilons, once per set of parameters that share their numbers, each with its own values. A rule that
+        reads the weight decay (``Rule.takes_decay``) gets the step's plan (``decay=``)."""
         extra = {'decay': plan} if self.rule.takes_decay else {}
         hyper = self.rule.hyper()
+        if values is not None:
+            hyper.update({k: values[k] for k in self._rule_live_numbers() if k in values})
         if not self._quantity_hypers:
             with shared_scope():
                 return run_update(self.rule, grads, params, slots, count, lr, hyper, **extra)

@@ -39,9 +39,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _arguments, units
 from . import _registry as registry
 from . import checkpoint_file as files
-from . import units
 
 __all__ = ['save_checkpoint', 'load_checkpoint', 'latest_checkpoint', 'CheckpointError', 'FORMAT_VERSION']
 
@@ -91,7 +91,18 @@ def optimizer_state_dict(opt) -> Dict[str, Any]:
     # each group's weight decay, which may be changed during training too (a file without it keeps the
     # optimizer's own on load)
     d['weight_decay'] = {str(i): np.asarray(g.weight_decay, np.float64) for i, g in enumerate(opt._groups)}
+    # the shared options that are numbers, those set (an option left out is off), and the rule's numbers as the
+    # optimizer has them now: both may be assigned during training (a file without them keeps the optimizer's own)
+    from .optimizer import LIVE_OPTIONS
+    d['options'] = {k: np.asarray(getattr(opt, k), np.float64) for k in LIVE_OPTIONS
+                    if getattr(opt, k) is not None and (k != 'ema_momentum' or opt.use_ema)}
+    d['arguments'] = {k: np.asarray(v, np.int64 if _integers(v) else np.float64)
+                      for k, v in _arguments.numbers_of(opt).items()}
     return d
+
+
+def _integers(value):
+    return all(isinstance(v, int) for v in (value if isinstance(value, (tuple, list)) else (value,)))
 
 
 def _group_schedules(opt):
@@ -183,7 +194,8 @@ def load_optimizer_state_dict(opt, d):
             has = 'holds' if key in d else 'has no'
             _fail(opt, f'the state dict {has} {key!r}, but this optimizer was built '
                        f'{"with" if on else "without"} {options[key]}')
-    known = {'optimizer', 'step_count', 'slots', 'schedule', 'lr', 'weight_decay'} | set(features)
+    known = {'optimizer', 'step_count', 'slots', 'schedule', 'lr', 'weight_decay', 'options',
+             'arguments'} | set(features)
     extra = sorted(set(d) - known)
     if extra:
         _fail(opt, f'unknown entries {extra}; expected the keys of state_dict(): {sorted(known)}')
@@ -233,6 +245,8 @@ def load_optimizer_state_dict(opt, d):
             _fail(opt, f"the state dict holds a constant lr ({lr}) for group {i}, but this optimizer's lr there is "
                        f"{group.lr!r}")
     decays = _group_numbers(opt, d, 'weight_decay', 'weight decay')
+    options = _saved_options(opt, d)
+    arguments = _saved_arguments(opt, d)
 
     # -- everything fits: write ---------------------------------------------------------------
     copy = lambda x: jnp.array(x, copy=True)  # noqa: E731
@@ -254,6 +268,66 @@ def load_optimizer_state_dict(opt, d):
     for i, wd in decays.items():
         if wd != opt._groups[i].weight_decay:
             opt.param_groups[i]['weight_decay'] = wd
+    for name, value in options.items():
+        if value != getattr(opt, name):
+            opt._set_option(name, value)
+    arguments()
+
+
+def _saved_options(opt, d):
+    """``d['options']`` checked as assignments are: ``{option: value or None}`` for every shared option that is a
+    number (absent from ``d``: ``{}``, the optimizer keeps its own)."""
+    from .optimizer import LIVE_OPTIONS
+    if 'options' not in d:
+        return {}
+    saved = d['options']
+    if not isinstance(saved, Mapping):
+        _fail(opt, f"['options'] must be a dict of option name -> number, got {type(saved).__name__}")
+    unknown = sorted(set(saved) - set(LIVE_OPTIONS))
+    if unknown:
+        _fail(opt, f"['options'] holds unknown option(s) {unknown}; expected some of {sorted(LIVE_OPTIONS)}")
+    out = {}
+    for name in LIVE_OPTIONS:
+        if name == 'ema_momentum' and not opt.use_ema:
+            continue
+        value = saved.get(name)
+        if value is not None:
+            if np.ndim(value) != 0:
+                _fail(opt, f"['options'][{name!r}] must be a number, got shape {np.shape(value)}")
+            value = float(np.asarray(value))
+        try:
+            out[name] = opt._checked_option(name, value)
+        except (TypeError, ValueError, AttributeError) as e:
+            _fail(opt, f"['options'][{name!r}]: {e}")
+    return out
+
+
+def _saved_arguments(opt, d):
+    """``d['arguments']`` (the rule's numbers, by constructor argument) checked as assignments are; returns what
+    writes them."""
+    saved = d.get('arguments', {})
+    if not isinstance(saved, Mapping):
+        _fail(opt, f"['arguments'] must be a dict of argument name -> number, got {type(saved).__name__}")
+    current = _arguments.numbers_of(opt)
+    unknown = sorted(set(saved) - set(current))
+    if unknown:
+        _fail(opt, f"['arguments'] holds {unknown}, which are not numeric arguments of {type(opt).__name__} "
+                   f"(those are {sorted(current)})")
+    changes = {}
+    for name, value in saved.items():
+        a = np.asarray(value)
+        if a.ndim > 1 or a.dtype.kind not in 'iuf':
+            _fail(opt, f"['arguments'][{name!r}] must be a number or a vector of numbers, got {a.dtype} of shape "
+                       f"{a.shape}")
+        value = a.item() if a.ndim == 0 else tuple(a.tolist())
+        if value != (tuple(current[name]) if isinstance(current[name], list) else current[name]):
+            changes[name] = value
+    if not changes:
+        return lambda: None
+    try:
+        return _arguments.prepare(opt, changes)
+    except (TypeError, ValueError, AttributeError) as e:
+        _fail(opt, f"['arguments']: {e}")
 
 
 def _placed(value, current):

@@ -44,6 +44,7 @@ import warnings
 import brainstate
 
 import brainopt.optimizers as _o
+from brainopt import _arguments
 from brainopt import _validate as check
 from brainopt.optimizer import Optimizer as _Optimizer
 from brainopt.rules.adafactor import AdafactorRule
@@ -105,8 +106,9 @@ class _Keras:
         super().__init_subclass__(**kwargs)
         if '__init__' in cls.__dict__:      # NaN and +-inf refused under this dialect's argument names
             init = check.finite_arguments(cls.__dict__['__init__'])
-            # Keras's constructor arguments (beta_1, epsilon, clipnorm, ...) are fixed once built: assigning one
-            # would make an attribute that no update reads (learning_rate is a property: it sets the rate)
+            # Keras's constructor arguments (beta_1, epsilon, clipnorm, ...): assigning one goes through the
+            # constructor's checks (brainopt._arguments) instead of making an attribute that no update reads
+            # (learning_rate is a property: it sets the rate)
             fixed = (frozenset(inspect.signature(cls.__dict__['__init__']).parameters) | set(_BASE_DEFAULTS)) - \
                 {'self', 'learning_rate', 'name', 'kwargs'}
 
@@ -114,11 +116,18 @@ class _Keras:
             def __init__(self, *args, **kw):
                 init(self, *args, **kw)
                 if type(self) is cls:
-                    self.__dict__['_keras_fixed'] = fixed
+                    self.__dict__['_keras_arguments'] = fixed
             cls.__init__ = __init__
 
+    #: the arguments that are shared options under Keras's names (a state dict holds these as the options)
+    _shared_argument_names = frozenset(_BASE_DEFAULTS)
+
     def __setattr__(self, name, value):
-        if name in self.__dict__.get('_keras_fixed', ()):
+        if name in self.__dict__.get('_keras_arguments', ()) and _arguments.is_argument(self, name):
+            # beta_1, epsilon, clipnorm, ...: checked by the constructor, then live or traced again (issue 21)
+            _arguments.assign(self, {name: value})
+            return
+        if name in self.__dict__.get('_keras_arguments', ()):       # (an optimizer built without its names)
             raise AttributeError(
                 f'{type(self).__name__}.{name} cannot be changed after construction: the update (eager, and every '
                 f'compiled step) is built with the {name} given to the constructor, and an assigned value would be '

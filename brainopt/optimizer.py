@@ -445,23 +445,46 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
             value = getattr(self, key)
             if value is not None and (key != 'ema_momentum' or self.use_ema):
                 put(key, _weak_value, value)
+        for key, value in self._rule_live_numbers().items():
+            put(key, _weak_value, value)
         if self._structure:
             new[f'structure@{self._structure}'] = _STRUCTURE
         self.hyperparams.value = new
+
+    def _rule_live_numbers(self):
+        """``{key: number}`` of the rule's live hyperparameters and the numbers derived from them
+        (:attr:`brainopt.rules.Rule.live_names`), as :attr:`hyperparams` holds them; an epsilon given as a Quantity
+        is not among them (its number depends on each parameter's unit)."""
+        rule = self.__dict__.get('rule')
+        if rule is None or not rule.live_names:
+            return {}
+        values = {n: v for n, v in rule.live_values().items() if n not in self._quantity_hypers}
+        return {**values, **rule.derived(values)}
 
     def _set_option(self, name, value):
         """``opt.<name> = value`` for a shared option that is a number (:data:`LIVE_OPTIONS`) or ``weight_decay``
         (every parameter group's, and the default of a group added later): checked as at construction, then what
         every step reads from its next call on. None for a number (or a number for None) turns the feature off
         (on): a change of structure, after which every compiled step traces again."""
-        owner = f'{type(self).__name__}.{name}'
         self._settle()
+        number = self._checked_option(name, value)
         if name == 'weight_decay':
-            value = check.live_real('weight_decay', value, low=0., owner=owner)
             for i in range(len(self._groups)):
-                self._set_group_decay(value, i)
-            object.__setattr__(self, 'weight_decay', value)
+                self._set_group_decay(number, i)
+            object.__setattr__(self, 'weight_decay', number)
             return
+        was = getattr(self, name)
+        object.__setattr__(self, name, number)
+        if (was is None) != (number is None):
+            self._structure_changed()
+        elif number is not None:
+            self._lay_out_hyperparams({name: _weak_value(number)})
+
+    def _checked_option(self, name, value):
+        """The value of ``opt.<name> = value`` for :meth:`_set_option`, checked as at construction."""
+        owner = f'{type(self).__name__}.{name}'
+        if name == 'weight_decay':
+            return check.live_real('weight_decay', value, low=0., owner=owner)
         spec = dict(LIVE_OPTIONS[name])
         if spec.pop('optional') and value is None:
             number = None
@@ -471,12 +494,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         if name == 'ema_momentum' and not self.use_ema:
             raise AttributeError(f'{owner}: this optimizer was built with use_ema=False, so it keeps no moving '
                                  f'average whose momentum could change; build it with use_ema=True')
-        was = getattr(self, name)
-        object.__setattr__(self, name, number)
-        if (was is None) != (number is None):
-            self._structure_changed()
-        elif number is not None:
-            self._lay_out_hyperparams({name: _weak_value(number)})
+        return number
 
     def _check_option(self, name, value):
         """Refuse a value of a shared option that this optimizer does not support (L-BFGS: clipping), as its
@@ -499,11 +517,12 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                     else:
                         g.weight_decay = number
 
-    def _structure_changed(self):
+    def _structure_changed(self, changed=None):
         """Something that a compiled step is built from changed (a schedule replaced, a Quantity lr, the set of
-        parameters that decay): every compiled step traces again on its next call (the eager one too)."""
+        parameters that decay): every compiled step traces again on its next call (the eager one too). ``changed``
+        as for :meth:`_lay_out_hyperparams`."""
         self._structure += 1
-        self._lay_out_hyperparams()
+        self._lay_out_hyperparams(changed)
 
     # -- registration ---------------------------------------------------------------------
     def register_trainable_weights(self, states: Any) -> 'Optimizer':
@@ -868,7 +887,7 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
                 slots_in = {s: sub(v) for s, v in state['slots'].items()}
                 if self.state_dtype is not None:     # the rule computes in the wider of parameter and state dtype
                     gg, pp, slots_in = dtypes.widen(gg, pp, slots_in, self.state_dtype)
-                d, sl = self._rule_update(gg, pp, slots_in, count, group_lr, physical, plan)
+                d, sl = self._rule_update(gg, pp, slots_in, count, group_lr, physical, plan, hyper)
                 if physical:
                     d = {k: v / jnp.asarray(c[k], v.dtype) for k, v in d.items()}
                 d = plan.after_rule(sub(params), d, group_lr)

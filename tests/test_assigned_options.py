@@ -105,25 +105,43 @@ def test_other_param_group_changes_are_refused():
 
 
 @pytest.mark.parametrize('cls_name', ['Adam', 'AdamW', 'SGD', 'RMSprop', 'Adafactor', 'Lion', 'Ftrl'])
-def test_keras_constructor_arguments_are_fixed_and_learning_rate_is_not(cls_name):
-    """In brainopt.keras an assigned ``beta_1`` or ``clipnorm`` made an attribute that no update read."""
+def test_keras_constructor_arguments_take_effect_or_are_refused_and_learning_rate_is_live(cls_name):
+    """In brainopt.keras an assigned ``beta_1`` or ``clipnorm`` made an attribute that no update read. Now each
+    constructor argument assigned to a built optimizer gives bit for bit the optimizer built with it, or is refused
+    naming it (a value the constructor refuses too, or one that changes what the optimizer keeps)."""
     import inspect
 
     import brainopt.keras as K
     cls = getattr(K, cls_name)
-    w = brainstate.ParamState(jnp.zeros(2))
-    opt = cls(learning_rate=0.1)
-    opt.register_trainable_weights({'w': w})
     names = [n for n in inspect.signature(cls.__init__).parameters
              if n not in ('self', 'learning_rate', 'name', 'kwargs')] + ['clipnorm', 'global_clipnorm', 'clipvalue']
+    grads = {'w': jnp.asarray([0.5, -2.0])}
+
+    def built(**kw):
+        w = brainstate.ParamState(jnp.asarray([1.0, 1.0]))
+        opt = cls(learning_rate=0.1, **kw)
+        opt.register_trainable_weights({'w': w})
+        return w, opt
+    taken = []
     for name in names:
-        with pytest.raises(AttributeError, match=f'{cls_name}.{name} cannot be changed after construction'):
+        w, opt = built()
+        try:
             setattr(opt, name, 0.3)
+        except (AttributeError, TypeError, ValueError) as e:
+            assert name in str(e), f'{cls_name}.{name} = 0.3: {e}'
+            continue
+        opt.update(grads)
+        w_ref, ref = built(**{name: 0.3})
+        ref.update(grads)
+        np.testing.assert_array_equal(np.asarray(w.value), np.asarray(w_ref.value), err_msg=name)
+        taken.append(name)
+    assert taken, f'no argument of keras.{cls_name} could be assigned'
     if cls_name == 'SGD':
+        w, opt = built()
         opt.update({'w': jnp.ones(2)})
         opt.learning_rate = 0.5
         opt.update({'w': jnp.ones(2)})
-        np.testing.assert_allclose(np.asarray(w.value), -0.6, rtol=1e-6)     # 0 - 0.1 - 0.5
+        np.testing.assert_allclose(np.asarray(w.value), [1 - 0.6] * 2, rtol=1e-6)     # 1 - 0.1 - 0.5
 
 
 @pytest.mark.parametrize('make,name', [

@@ -95,12 +95,15 @@ def test_states_are_the_only_memory(info):
     states = brainstate.graph.states(opt)
     assert set(states.keys()) == {('step_count',), ('hyperparams',)} | {('slots', s) for s in info.slots}
     assert all(isinstance(s, brainopt.OptimState) for s in states.values())
-    # memory, in bytes: the step counter, the live hyperparameters (a float32 lr, and a weight decay where not 0)
-    # plus exactly the paper's slots (Adam: two float32 arrays per parameter)
+    # memory, in bytes: the step counter, the live hyperparameters (a float32 lr, a weight decay where not 0, the
+    # rule's live numbers and those derived from them, one float32 scalar each) plus exactly the paper's slots
+    # (Adam: two float32 arrays per parameter)
     shapes = [np.shape(x) for x in jax.tree.leaves(values(model))]
     held = sum(np.asarray(x).nbytes for s in states.values() for x in jax.tree.leaves(s.value))
     live = 4 * len(opt.hyperparams.value)
-    assert live == 4 * (1 + (opt.param_groups[0]['weight_decay'] != 0))
+    rule = set(opt.rule.live_names) | set(opt.rule.derived(opt.rule.live_values()))
+    assert set(opt.hyperparams.value) == {'lr'} | rule | (
+        {'weight_decay'} if opt.param_groups[0]['weight_decay'] != 0 else set())
     needed = 4 + live + sum(4 * int(np.prod(info.slot_shape(slot, shape))) for slot in info.slots for shape in shapes)
     assert held == needed, f'{info.name} holds {held} bytes of optimizer state, its slots need {needed}'
     for slot in info.slots:

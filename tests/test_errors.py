@@ -51,7 +51,8 @@ def scramble(opt):
             return np.asarray(1, x.dtype) if x.ndim == 0 else x
         return RNG.uniform(0.5, 1.5, x.shape).astype(x.dtype)
 
-    d = {k: (v if k == 'optimizer' else jax.tree.map(rand, v)) for k, v in d.items()}
+    # (the rule's numbers and the options keep theirs: a random beta would be refused)
+    d = {k: (v if k in ('optimizer', 'arguments', 'options') else jax.tree.map(rand, v)) for k, v in d.items()}
     d['step_count'] = np.asarray(7, np.int32)
     opt.load_state_dict(d)
 

@@ -59,8 +59,8 @@ def stepper(info, opt, context):
 def snapshot(states, opt):
     """The parameters, and the optimizer's state without the values this test changes."""
     d = opt.state_dict()
-    d.pop('lr', None)
-    d.pop('weight_decay', None)
+    for key in ('lr', 'weight_decay', 'options', 'arguments'):
+        d.pop(key, None)
     return {k: np.array(s.value) for k, s in states.items()}, d
 
 
@@ -435,3 +435,190 @@ def test_the_optimizer_weight_decay_sets_every_group():
     c = brainstate.ParamState(jnp.ones(2))
     opt.add_param_group({'c': c})                     # a group added later takes the optimizer's
     assert opt.param_groups[2]['weight_decay'] == 0.5
+
+
+# -- the rule's hyperparameters (constructor arguments: betas, eps, momentum, ...) ---------------------------------
+def _changed(name, x):
+    """A different valid value of the numeric argument ``name`` (a number, or a tuple of them) that changes the
+    next steps: an epsilon a thousand times larger, a decay rate twice as far from 1, a count one more."""
+    if isinstance(x, tuple):
+        return tuple(_changed(name, v) for v in x)
+    if isinstance(x, int):
+        return x + 1
+    if x == 0:
+        return 0.1
+    if 0 < x < 0.01:
+        return x * 1000
+    if 0.5 <= x < 1:
+        return 1 - (1 - x) * 1.8
+    return x * 1.5
+
+
+#: arguments the test gives other new values (the rule above would leave their range or change nothing visible)
+#: (None: the argument has no other valid value in that row)
+NEW_ARGUMENTS = {('Rprop', 'etas'): (0.3, 1.5), ('Rprop', 'step_sizes'): (1e-3, 0.02),
+                 ('AdaBelief', 'eps_root'): 1e-4, ('Adafactor', 'eps'): (1e-3, 1e-2),
+                 ('Adafactor', 'clip_threshold'): 0.05, ('Muon', 'ns_coefficients'): (3.0, -3.2, 1.2),
+                 ('ScheduleFreeSGD', 'warmup_steps'): 10, ('ScheduleFreeAdamW', 'warmup_steps'): 10,
+                 ('Fromage', 'min_norm'): 10.0, ('Muon', 'eps'): 10.0,      # floors above the norms here
+                 ('Lookahead-SGD', 'sync_period'): 5,        # syncs on the second step (2: the first)
+                 ('LBFGS', 'tolerance_change'): 10.0,        # no descent that steep here: nothing moves
+                 ('SGD-nesterov', 'dampening'): None,          # nesterov needs dampening 0
+                 ('Fromage', 'momentum'): None}                # Fromage has no momentum term: 0 only
+#: arguments a built optimizer refuses, and why (the refusal names the argument and how to do it)
+REFUSED_ARGUMENTS = {
+    ('SGD', 'momentum'): 'from 0 SGD keeps a momentum buffer: other accumulators',
+    ('RMSprop', 'momentum'): 'from 0 RMSprop keeps a momentum buffer: other accumulators',
+    ('SAM-Adam', 'rho'): 'SAM\'s steps are compiled with rho (issue 21 audit: fixed)',
+    ('LBFGS', 'memory_size'): 'the history has memory_size rows: other accumulators',
+    ('Adagrad', 'initial_accumulator_value'): 'the accumulators of registered weights have started',
+    ('Yogi', 'initial_accumulator_value'): 'the accumulators of registered weights have started',
+    ('Ftrl', 'initial_accumulator_value'): 'the accumulators of registered weights have started',
+    ('Prodigy', 'estim_lr0'): 'it is where the estimate d of registered weights started',
+    ('LBFGS', 'max_linesearch_steps'): 'the line search is compiled with it (issue 21 audit: fixed)',
+}
+#: arguments whose new value legitimately changes nothing in the next steps, and why
+NO_EFFECT_ARGUMENTS = {
+    ('SGD', 'dampening'): 'without momentum SGD has nothing to dampen (torch: the same)',
+    ('Prodigy', 'estim_lr_coef'): 'd grows only where the estimate exceeds it, which it does not in these steps',
+    ('LBFGS', 'tolerance_grad'): 'the gradients here are far above it (and tolerance_change, assigned with it, stops)',
+    ('RAdam', 'eps'): 'RAdam\'s first steps (the rectification undefined while rho_t <= 5) take no root',
+}
+#: rows whose every assigned argument is live (Rule.live_names) and keeps the program's structure: a step compiled
+#: before reads the new numbers without tracing again; on every other row it traces again (the numbers are
+#: constants of the program)
+LIVE_ROWS = {'Adadelta', 'SGD-nesterov', 'Adam', 'AdamW-amsgrad', 'RMSprop', 'Momentum', 'MomentumNesterov'}
+#: eager and brainstate.transform.jit on every row; a for_loop inside jit (the same tracing) on the live rows
+ARGUMENT_CASES = [(info, context) for info in OPTIMIZERS for context in ('eager', 'jit', 'for_loop')
+                  if context != 'for_loop' or info.name in LIVE_ROWS]
+
+
+@pytest.mark.parametrize('info,context', ARGUMENT_CASES, ids=[f'{i.name}-{c}' for i, c in ARGUMENT_CASES])
+def test_assigned_rule_arguments_are_used_by_the_next_step(info, context):
+    """Every numeric constructor argument of the rule (betas, eps, momentum, ...), assigned after three steps of
+    a compiled step, is what its next two steps use: bit for bit an optimizer built with the new values; and each
+    one matters (an optimizer that kept its old value ends elsewhere). The few that a built optimizer cannot take
+    are refused, naming the argument, and change nothing."""
+    from brainopt._arguments import numbers_of
+    states, opt = build(info)
+    old = numbers_of(opt)
+    new, refused = {}, {}
+    for name, value in old.items():
+        new[name] = NEW_ARGUMENTS.get((info.name, name), _changed(name, value))
+        if new[name] is None:
+            del new[name]
+            continue
+        if (info.name, name) in REFUSED_ARGUMENTS:
+            refused[name] = new.pop(name)
+    step, traces = stepper(info, opt, context)
+    for t in range(3):
+        step(grads_at(t))
+    params, state = snapshot(states, opt)
+    before = memory(states, opt)
+    traced, compiled = len(traces), info.cache_sizes(opt)
+    for name, value in refused.items():
+        with pytest.raises(AttributeError, match=f'{name}=.*cannot be assigned (to a built optimizer|after weights)|'
+                                                 f'{name} cannot be changed after construction'):
+            setattr(opt, name, value)
+        assert numbers_of(opt)[name] == old[name]
+    assert_bitwise(memory(states, opt), before, f'{info.name}: a refused assignment changed something')
+    for name, value in new.items():
+        setattr(opt, name, value)
+        assert getattr(opt, name) == value, name
+    assert numbers_of(opt) == {**old, **new}
+    for t in (3, 4):
+        step(grads_at(t))
+    again = (len(traces), info.cache_sizes(opt)) != (traced, compiled)
+    assert again != (info.name in LIVE_ROWS or not new), \
+        f'{info.name} {context}: ' + ('traced again for live numbers' if again else 'did not trace again, and '
+                                      'is not in LIVE_ROWS')
+
+    def continued(**values):
+        ref_states, ref = build(info, params['w'], params['b'], **values)
+        ref.load_state_dict(state)
+        ref_step, _ = stepper(info, ref, context)
+        for t in (3, 4):
+            ref_step(grads_at(t))
+        return memory(ref_states, ref)
+    assert_bitwise(memory(states, opt), continued(**new), f'{info.name} {context}')
+    if context == 'jit':
+        ours = memory(states, opt)
+        for name in new:
+            if (info.name, name) in NO_EFFECT_ARGUMENTS:
+                continue
+            kept = continued(**{**new, name: old[name]})
+            assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(kept))), \
+                f'{info.name}: {name} {old[name]} -> {new[name]} changed nothing: a stale step would pass'
+
+
+def test_keras_spellings_of_the_arguments_are_assignable():
+    """Keras's names (beta_1, epsilon, clipnorm, global_clipnorm, ema_momentum) assigned to a built Keras
+    optimizer equal one built with them; use_ema, which the update is built with, is refused."""
+    import brainopt.keras as K
+    info = table_row('Adam')
+
+    def run(assign, **kw):
+        states = {'w': brainstate.ParamState(jnp.asarray(W0)), 'b': brainstate.ParamState(jnp.asarray(B0))}
+        opt = K.Adam(learning_rate=0.01, use_ema=True, **kw)
+        opt.register_trainable_weights(states)
+        step, traces = stepper(info, opt, 'jit')
+        step(grads_at(0))
+        for k, v in assign.items():
+            setattr(opt, k, v)
+        step(grads_at(1))
+        step(grads_at(2))
+        return memory(states, opt), opt
+    values = dict(beta_1=0.5, beta_2=0.9, epsilon=1e-3, clipnorm=0.5, ema_momentum=0.5)
+    ours, opt = run(values)
+    assert (opt.betas, opt.eps, opt.grad_clip_norm_per_param, opt.ema_momentum) == ((0.5, 0.9), 1e-3, 0.5, 0.5)
+    # the reference: built with the new values, loaded with the state after the first step (with the old ones)
+    states = {'w': brainstate.ParamState(jnp.asarray(W0)), 'b': brainstate.ParamState(jnp.asarray(B0))}
+    first = K.Adam(learning_rate=0.01, use_ema=True).register_trainable_weights(states)
+    first.update(grads_at(0))
+    ref_states = {k: brainstate.ParamState(jnp.asarray(v.value)) for k, v in states.items()}
+    ref = K.Adam(learning_rate=0.01, use_ema=True, **values).register_trainable_weights(ref_states)
+    d = first.state_dict()
+    for key in ('options', 'arguments'):
+        d.pop(key)
+    ref.load_state_dict(d)
+    ref_step, _ = stepper(info, ref, 'jit')
+    ref_step(grads_at(1))
+    ref_step(grads_at(2))
+    assert_bitwise(ours, memory(ref_states, ref), 'keras spellings')
+    with pytest.raises(AttributeError, match='Adam.use_ema cannot be changed after construction'):
+        opt.use_ema = False
+    with pytest.raises(ValueError, match='beta_1'):
+        opt.beta_1 = 1.5
+    assert opt.betas == (0.5, 0.9)
+
+
+def test_a_checkpoint_holds_the_rule_arguments_and_options_in_force(tmp_path):
+    """Assigned betas, eps and clipping threshold are saved; an optimizer built with the defaults and loaded
+    continues bit for bit; a state dict whose numbers its class refuses is refused, naming the entry."""
+    info = table_row('Adam')
+    states, opt = build(info, grad_clip_norm=5.0)
+    opt.update(grads_at(0))
+    opt.betas, opt.eps, opt.grad_clip_norm, opt.grad_clip_value = (0.5, 0.9), 1e-3, 0.8, 0.4
+    brainopt.save_checkpoint(tmp_path / 'c.npz', optimizer=opt)
+    resumed_states, resumed = build(info, **{k: np.asarray(v.value) for k, v in states.items()})
+    brainopt.load_checkpoint(tmp_path / 'c.npz', optimizer=resumed)
+    assert (resumed.betas, resumed.eps, resumed.grad_clip_norm, resumed.grad_clip_value) == ((0.5, 0.9), 1e-3,
+                                                                                           0.8, 0.4)
+    for t in (1, 2):
+        opt.update(grads_at(t))
+        resumed.update(grads_at(t))
+    assert_bitwise(memory(states, opt), memory(resumed_states, resumed), 'resumed')
+    d = opt.state_dict()
+    del d['options']['grad_clip_value']             # an option left out of a saved dict is off
+    resumed.load_state_dict(d)
+    assert resumed.grad_clip_value is None and resumed.grad_clip_norm == 0.8
+    for entry, value, needle in [('arguments', {'betas': np.array([0.5, 1.5])},
+                                  r"\['arguments'\]: Adam: cannot assign betas=\(0.5, 1.5\): betas\[1\] must be"),
+                                 ('arguments', {'momentum': np.array(0.5)}, r"\['arguments'\] holds \['momentum'\]"),
+                                 ('options', {'grad_clip_norm': np.array(-1.0)}, r"\['options'\]\['grad_clip_norm'\]"),
+                                 ('options', {'clip': np.array(1.0)}, r"unknown option\(s\) \['clip'\]")]:
+        before = memory(resumed_states, resumed), resumed.betas, resumed.grad_clip_norm
+        with pytest.raises(brainopt.CheckpointError, match=needle):
+            resumed.load_state_dict({**d, entry: value})
+        assert (resumed.betas, resumed.grad_clip_norm) == before[1:]
+        assert_bitwise(memory(resumed_states, resumed), before[0], 'a refused state dict changed something')

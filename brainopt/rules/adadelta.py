@@ -1,7 +1,7 @@
 """Adadelta (Zeiler, 2012)."""
 import jax.numpy as jnp
 
-from .base import AfterParam, Rule, after, full_like
+from .base import AfterParam, Rule, after, complement, complements, full_like
 
 __all__ = ['AdadeltaRule']
 
@@ -27,6 +27,7 @@ class AdadeltaRule(Rule):
     slot_units = {'square_avg': (0, 2), 'acc_delta': (2, 0)}
 
     hyper_names = ('rho', 'eps')
+    live_names = ('rho', 'eps')
 
     def __init__(self, rho: float, eps: float):
         self.rho = rho
@@ -35,9 +36,12 @@ class AdadeltaRule(Rule):
     def init_leaf(self, param):
         return {'square_avg': full_like(param, 0.), 'acc_delta': full_like(param, 0.)}
 
+    def derived(self, values):
+        return complements(values, 'rho')
+
     def update_leaf(self, grad, param, slots, count, lr, hyper):
         rho, eps = hyper['rho'], hyper['eps']
-        square_avg = rho * slots['square_avg'] + (1 - rho) * grad * grad
+        square_avg = rho * slots['square_avg'] + complement(hyper, 'rho') * grad * grad
 
         def delta(acc):
             return jnp.sqrt((acc + eps) / (square_avg + eps)) * grad
@@ -46,7 +50,7 @@ class AdadeltaRule(Rule):
             # the parameter's loop and this one each compute delta (one sqrt each) from the old acc_delta;
             # this one runs second, so acc_delta is updated in place with no full-size temporary
             d = delta(after(slots['acc_delta'], new_param))
-            return rho * slots['acc_delta'] + (1 - rho) * d * d
+            return rho * slots['acc_delta'] + complement(hyper, 'rho') * d * d
 
         return -lr.astype(grad.dtype) * delta(slots['acc_delta']), \
             {'square_avg': square_avg, 'acc_delta': AfterParam(acc_delta)}

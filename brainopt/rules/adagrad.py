@@ -26,6 +26,7 @@ class AdagradRule(Rule):
     slot_units = {'sum': (0, 2)}
 
     hyper_names = ('lr_decay', 'eps')
+    live_names = ('lr_decay', 'eps')
 
     def __init__(self, lr_decay: float, initial_accumulator_value: float, eps: float,
                  eps_placement: str = 'outside'):
@@ -39,13 +40,16 @@ class AdagradRule(Rule):
     def init_leaf(self, param):
         return {'sum': full_like(param, self.initial_accumulator_value)}
 
+    def structure(self, values):
+        return (values.get('lr_decay') == 0,)
+
     def update_leaf(self, grad, param, slots, count, lr, hyper):
         total = slots['sum'] + grad * grad
         if self.eps_placement == 'outside':
             std = jnp.sqrt(total) + hyper['eps']
         else:
             std = jnp.sqrt(total + hyper['eps'])
-        clr = lr if hyper['lr_decay'] == 0 else lr / (1 + count * hyper['lr_decay'])
+        clr = lr if self.lr_decay == 0 else lr / (1 + count * hyper['lr_decay'])
         return -clr.astype(grad.dtype) * grad / std, {'sum': total}
 
     def config(self):

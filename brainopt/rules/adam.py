@@ -3,7 +3,7 @@ import math
 
 import jax.numpy as jnp
 
-from .base import Rule, full_like, shared
+from .base import Rule, complement, complements, full_like, shared
 
 __all__ = ['AdamRule']
 
@@ -21,6 +21,21 @@ def bias_correction(beta: float, step):
     return -jnp.expm1(step * jnp.float32(math.log(beta)))
 
 
+def log_beta(beta: float) -> float:
+    """``log(beta)`` in double precision, ``-inf`` for 0 (then ``-expm1(t log beta) = 1`` for every ``t >= 1``):
+    what :func:`live_bias_correction` reads for a live ``beta`` (``'log(<name>)'`` of :meth:`Rule.derived`)."""
+    return math.log(beta) if beta > 0 else -math.inf
+
+
+def live_bias_correction(hyper, name, step):
+    """:func:`bias_correction` of ``hyper[name]``: from the logarithm the engine computed on the host where the
+    hyperparameter is live (``hyper['log(<name>)']``), else from the constant."""
+    key = f'log({name})'
+    if key in hyper:
+        return -jnp.expm1(step * hyper[key])
+    return bias_correction(hyper[name], step)
+
+
 def corrected(beta: float, count, dt):
     """:func:`bias_correction` at ``t = count + 1``, cast to ``dt``: computed once per update call
     (:func:`brainopt.rules.base.shared`), not once per parameter."""
@@ -28,16 +43,21 @@ def corrected(beta: float, count, dt):
                   lambda c: bias_correction(beta, (c + 1).astype(jnp.float32)).astype(dt))
 
 
-def lerp(start, end, weight: float):
+def lerp(start, end, weight, small=None, rest=None):
     """``start + weight * (end - start)``, in torch's two-branch form.
 
     ``torch.lerp`` computes ``start + w (end - start)`` for ``|w| < 0.5`` and
     ``end - (end - start)(1 - w)`` otherwise; torch.optim's moving averages
-    of the gradient use it, so the rules that follow torch do too.
+    of the gradient use it, so the rules that follow torch do too. For a
+    ``weight`` that is a traced value (a live hyperparameter), ``small`` gives
+    the branch (``|w| < 0.5``, from the Python value: part of the rule's
+    :meth:`~brainopt.rules.Rule.structure`) and ``rest`` the number ``1 - w``.
     """
-    if abs(weight) < 0.5:
+    if small is None:
+        small = abs(weight) < 0.5
+    if small:
         return start + weight * (end - start)
-    return end - (end - start) * (1 - weight)
+    return end - (end - start) * (1 - weight if rest is None else rest)
 
 
 class AdamRule(Rule):
@@ -71,6 +91,7 @@ class AdamRule(Rule):
     slot_units = {'exp_avg': (0, 1), 'exp_avg_sq': (0, 2), 'max_exp_avg_sq': (0, 2)}
 
     hyper_names = ('b1', 'b2', 'eps')
+    live_names = ('b1', 'b2', 'eps')
 
     def __init__(self, b1: float, b2: float, eps: float, amsgrad: bool = False, keras: bool = False):
         self.b1 = b1
@@ -83,32 +104,41 @@ class AdamRule(Rule):
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
+    def derived(self, values):
+        return {**complements(values, 'b1', 'b2'),
+                **{f'log({n})': log_beta(values[n]) for n in ('b1', 'b2') if n in values}}
+
+    def structure(self, values):
+        return (abs(1 - values['b1']) < 0.5,) if 'b1' in values else ()    # torch's lerp branch
+
     def update_leaf(self, grad, param, slots, count, lr, hyper):
         if self.keras:
             return self._keras_update(grad, slots, count, lr, hyper)
         b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
-        m = lerp(slots['exp_avg'], grad, 1 - b1)
-        v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
+        m = lerp(slots['exp_avg'], grad, complement(hyper, 'b1'), small=abs(1 - self.b1) < 0.5, rest=b1)
+        v = slots['exp_avg_sq'] * b2 + complement(hyper, 'b2') * grad * grad
         new = {'exp_avg': m, 'exp_avg_sq': v}
         if self.amsgrad:
             v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)
-        step_size, root_bc2 = shared((type(self), 'adam', b1, b2, dt), (count, lr),
-                                     lambda c, r: self._corrections(c, r, dt, b1, b2))
+        step_size, root_bc2 = shared((type(self), 'adam', dt), (count, lr, hyper),
+                                     lambda c, r, h: self._corrections(c, r, dt, h))
         denom = jnp.sqrt(v) / root_bc2 + hyper['eps']
         return -step_size * m / denom, new
 
     @staticmethod
-    def _corrections(count, lr, dt, b1, b2):
+    def _corrections(count, lr, dt, hyper):
         """``lr / (1 - b1^t)`` and ``sqrt(1 - b2^t)`` (the same for every parameter of a dtype)."""
         step = (count + 1).astype(jnp.float32)
-        return (lr / bias_correction(b1, step)).astype(dt), jnp.sqrt(bias_correction(b2, step)).astype(dt)
+        return ((lr / live_bias_correction(hyper, 'b1', step)).astype(dt),
+                jnp.sqrt(live_bias_correction(hyper, 'b2', step)).astype(dt))
 
     def _keras_update(self, grad, slots, count, lr, hyper):
         # keras/src/optimizers/adam.py, operation by operation
         b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
-        alpha = shared((type(self), 'keras', b1, b2, dt), (count, lr), lambda c, r: self._keras_alpha(c, r, dt, b1, b2))
-        m = slots['exp_avg'] + (grad - slots['exp_avg']) * (1 - b1)
-        v = slots['exp_avg_sq'] + (grad * grad - slots['exp_avg_sq']) * (1 - b2)
+        alpha = shared((type(self), 'keras', dt), (count, lr, hyper),
+                       lambda c, r, h: self._keras_alpha(c, r, dt, b1, b2))
+        m = slots['exp_avg'] + (grad - slots['exp_avg']) * complement(hyper, 'b1')
+        v = slots['exp_avg_sq'] + (grad * grad - slots['exp_avg_sq']) * complement(hyper, 'b2')
         new = {'exp_avg': m, 'exp_avg_sq': v}
         if self.amsgrad:
             v = new['max_exp_avg_sq'] = jnp.maximum(slots['max_exp_avg_sq'], v)

@@ -12,7 +12,7 @@ from typing import Dict, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ['Rule', 'AfterParam']
+__all__ = ['Rule', 'AfterParam', 'complement', 'complements']
 
 
 class Rule:
@@ -47,6 +47,12 @@ class Rule:
     #: it was constructed with, for :meth:`hyper` and :meth:`config`); structural options (``amsgrad``, ``nesterov``,
     #: a dialect's arithmetic) stay attributes
     hyper_names: Tuple[str, ...] = ()
+
+    #: the hyperparameters (of :attr:`hyper_names`) that a compiled step reads as values: the engine keeps them,
+    #: and the numbers :meth:`derived` computes from them, in the optimizer's State ``opt.hyperparams``, so a new
+    #: value reaches a step compiled before without tracing it again. The update may read their Python values (the
+    #: rule's attributes) only for what :meth:`structure` returns; every other name is a constant of the program
+    live_names: Tuple[str, ...] = ()
 
     #: True for a rule whose ``update`` takes ``decay=``, the step's :class:`brainopt.transforms.weight_decay.Plan`
     #: (a rule that applies weight decay itself, a rule that wraps one); the engine then passes it
@@ -105,6 +111,21 @@ class Rule:
         """``{name: value}`` of the hyperparameters in :attr:`hyper_names`, as the rule was constructed: what the
         engine passes to :meth:`update` unless it has other values for a step."""
         return {name: getattr(self, name) for name in self.hyper_names}
+
+    def live_values(self) -> Dict[str, float]:
+        """``{name: value}`` of the :attr:`live_names`, as the rule holds them."""
+        return {name: getattr(self, name) for name in self.live_names}
+
+    def derived(self, values: Dict[str, float]) -> Dict[str, float]:
+        """The numbers the update reads that are computed from the live hyperparameters ``values`` (Python
+        numbers), on the host in double precision as a constant would be: ``'1-<name>'`` (:func:`complement`),
+        ``'log(<name>)'`` (:func:`brainopt.rules.adam.bias_correction`), ... None by default."""
+        return {}
+
+    def structure(self, values: Dict[str, float]) -> tuple:
+        """What of the live values ``values`` selects the program (a branch taken for ``momentum == 0``, torch's
+        two forms of ``lerp``): a new value that changes it makes every compiled step trace again."""
+        return ()
 
     def with_values(self, hyper: Dict[str, object], values: Dict[str, object]) -> Dict[str, object]:
         """``hyper`` (as :meth:`hyper` returns) with the hyperparameters ``values`` (``{name: number}``) replaced:
@@ -181,6 +202,19 @@ def shared(key, args, fn):
     if hit is None:
         hit = memo[k] = (fn(*args), args)
     return hit[0]
+
+
+def complement(hyper, name):
+    """``1 - hyper[name]`` as the engine computed it on the host in double precision for a live hyperparameter
+    (``hyper['1-<name>']``, :meth:`Rule.derived`), or from the constant: in float32, ``1 - b2`` for ``b2 = 0.999``
+    loses 5e-5 relative, which torch's and Keras's double-precision ``1 - beta2`` do not."""
+    key = f'1-{name}'
+    return hyper[key] if key in hyper else 1 - hyper[name]
+
+
+def complements(values, *names):
+    """``{'1-<name>': 1 - value}`` for :meth:`Rule.derived`, computed in double precision."""
+    return {f'1-{n}': 1 - values[n] for n in names if n in values}
 
 
 def full_like(param, value):

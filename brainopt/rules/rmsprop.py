@@ -2,7 +2,7 @@
 import jax.numpy as jnp
 
 from .adam import lerp
-from .base import Rule, full_like
+from .base import Rule, complement, complements, full_like
 
 __all__ = ['RMSpropRule']
 
@@ -34,6 +34,7 @@ class RMSpropRule(Rule):
     slot_units = {'square_avg': (0, 2), 'grad_avg': (0, 1), 'momentum_buffer': (0, 0)}
 
     hyper_names = ('alpha', 'eps', 'momentum')
+    live_names = ('alpha', 'eps', 'momentum')
 
     def __init__(self, alpha: float, eps: float, momentum: float = 0.0, centered: bool = False,
                  eps_placement: str = 'outside', lr_in_buffer: bool = False):
@@ -50,17 +51,26 @@ class RMSpropRule(Rule):
         self.eps_units = {'eps': (0, 1) if eps_placement == 'outside' else (0, 2)}
         self.slots = (('square_avg',) + (('momentum_buffer',) if momentum > 0 else ())
                       + (('grad_avg',) if centered else ()))
+        if momentum == 0:
+            self.live_names = ('alpha', 'eps')      # (no buffer: the momentum is not read)
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
+    def derived(self, values):
+        return complements(values, 'alpha')
+
+    def structure(self, values):
+        return (abs(1 - values['alpha']) < 0.5,) if 'alpha' in values else ()    # torch's lerp branch
+
     def update_leaf(self, grad, param, slots, count, lr, hyper):
         alpha, eps = hyper['alpha'], hyper['eps']
         lr = lr.astype(grad.dtype)
-        square_avg = slots['square_avg'] * alpha + (1 - alpha) * grad * grad
+        square_avg = slots['square_avg'] * alpha + complement(hyper, 'alpha') * grad * grad
         new = {'square_avg': square_avg}
         if self.centered:
-            grad_avg = new['grad_avg'] = lerp(slots['grad_avg'], grad, 1 - alpha)
+            grad_avg = new['grad_avg'] = lerp(slots['grad_avg'], grad, complement(hyper, 'alpha'),
+                                              small=abs(1 - self.alpha) < 0.5, rest=alpha)
             var = square_avg - grad_avg * grad_avg
         else:
             var = square_avg

@@ -1,7 +1,7 @@
 """Stochastic gradient descent, with heavy-ball or Nesterov momentum."""
 import jax.numpy as jnp
 
-from .base import Rule, full_like
+from .base import Rule, complement, complements, full_like
 
 __all__ = ['SGDRule']
 
@@ -37,6 +37,7 @@ class SGDRule(Rule):
     slot_units = {'momentum_buffer': (0, 1)}
 
     hyper_names = ('momentum', 'dampening')
+    live_names = ('momentum', 'dampening')
 
     def __init__(self, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
                  lr_in_buffer: bool = False):
@@ -45,27 +46,35 @@ class SGDRule(Rule):
         self.nesterov = nesterov
         self.lr_in_buffer = bool(lr_in_buffer)
         self.slots = ('momentum_buffer',) if momentum > 0 else ()
+        if not self.slots:
+            self.live_names = ()        # without momentum neither number is read
         if self.lr_in_buffer:
             self.slot_units = {'momentum_buffer': (1, 0)}
 
     def init_leaf(self, param):
         return {'momentum_buffer': full_like(param, 0.)} if self.slots else {}
 
+    def derived(self, values):
+        return complements(values, 'dampening')
+
+    def structure(self, values):
+        return (values.get('dampening') == 0,)
+
     def update_leaf(self, grad, param, slots, count, lr, hyper):
         lr = lr.astype(grad.dtype)
         if not self.slots:
             return -lr * grad, {}
-        mu, damp = hyper['momentum'], hyper['dampening']
+        mu, undamped = hyper['momentum'], complement(hyper, 'dampening')
         buf = slots['momentum_buffer']
         if self.lr_in_buffer:   # Keras: m = m*mu - g*lr; p += m (Nesterov: p += m*mu - g*lr); here b = -m
-            step = grad * lr if damp == 0 else jnp.where(count == 0, grad * lr, grad * lr * (1 - damp))
+            step = grad * lr if self.dampening == 0 else jnp.where(count == 0, grad * lr, grad * lr * undamped)
             buf = buf * mu + step
             return -(buf * mu + grad * lr) if self.nesterov else -buf, {'momentum_buffer': buf}
         # torch: buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-        if damp == 0:
+        if self.dampening == 0:
             buf = buf * mu + grad
         else:
-            buf = jnp.where(count == 0, grad, buf * mu + grad * (1 - damp))
+            buf = jnp.where(count == 0, grad, buf * mu + grad * undamped)
         direction = grad + buf * mu if self.nesterov else buf
         return -lr * direction, {'momentum_buffer': buf}
 
