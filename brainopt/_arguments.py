@@ -56,6 +56,7 @@ def record(opt, init, bound):
                 return                          # cannot be given by name again: nothing is assignable
         else:
             values[name] = value
+    _one_spelling(values, opt)
     named = frozenset(n for n, p in list(signature.parameters.items())[1:]
                       if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
     opt.__dict__['_arguments'] = Arguments(values, named)
@@ -63,6 +64,13 @@ def record(opt, init, bound):
 
 #: constructor arguments that are not hyperparameters: never assigned through :func:`assign`
 _NOT_ASSIGNABLE = frozenset(['train_vars', 'base_optimizer', 'rule', 'name'])
+
+
+def _one_spelling(values, opt):
+    """braintools's ``beta1=``/``beta2=`` kept as the ``betas`` they make in ``opt`` (built with ``values``): one
+    spelling, as ``state_dict()`` and ``param_groups`` show it."""
+    if 'betas' in values and (values.get('beta1') is not None or values.get('beta2') is not None):
+        values.update(betas=tuple(opt.rule.config()['betas']), beta1=None, beta2=None)
 
 
 def is_argument(opt, name):
@@ -167,6 +175,7 @@ def prepare(opt, changes):
         message = str(e)
         message = message[len(owner) + 2:] if message.startswith(f'{owner}: ') else message
         raise type(e)(f'{owner}: cannot assign {shown}: {message}') from None
+    _one_spelling(values, after)
     how = f'Build a new optimizer with {shown} (its accumulators start anew)'
 
     rule, live = None, False

@@ -86,8 +86,9 @@ class BraintoolsNamesMixin:
                 and not hasattr(type(self), name)):
             raise AttributeError(
                 f'{type(self).__name__}.{name} is read-only: the update is compiled with {name}='
-                f'{getattr(self, name)!r}, and changing a hyperparameter of a built optimizer is not supported '
-                f'yet; build a new optimizer with {name}={value!r} and load this one\'s state_dict() into it')
+                f'{getattr(self, name)!r}, which is not an argument of {type(self).__name__}\'s constructor (its '
+                f'class chose it); build the optimizer that has {name}={value!r} and load this one\'s state_dict() '
+                f'into it')
         if (name in FIXED_OPTIONS or name in self._fixed_attributes) and name in self.__dict__:
             raise AttributeError(
                 f'{type(self).__name__}.{name} cannot be changed after construction: the update (eager, and every '

@@ -22,7 +22,7 @@ import brainstate
 import jax
 import jax.numpy as jnp
 
-from . import _eager, _fastpath, units
+from . import _arguments, _eager, _fastpath, units
 from . import _registry as registry
 from . import _validate as check
 from . import sharding as placement
@@ -133,8 +133,9 @@ class _Group:
 
 class _ParamGroup(dict):
     """One entry of ``opt.param_groups``. torch's idiom ``group['lr'] = value`` (manual warm-up and decay) sets
-    the group's learning rate, as ``opt.set_lr(value, group=i)``; ``group['weight_decay'] = value`` its decay.
-    Any other change is refused: it would change nothing."""
+    the group's learning rate, as ``opt.set_lr(value, group=i)``; ``group['weight_decay'] = value`` its decay;
+    ``group['betas'] = value`` (torch's OneCycleLR cycling the momentum) the rule's numbers, which every group
+    shares, as ``opt.betas = value``. Any other change is refused: it would change nothing."""
 
     def __init__(self, opt, index, items):
         super().__init__(items)
@@ -145,9 +146,13 @@ class _ParamGroup(dict):
             self._opt.set_lr(value, self._index)
         elif key == 'weight_decay':
             self._opt._set_group_decay(value, self._index)
+        elif key in self and key != 'params':
+            _arguments.assign(self._opt, {key: value})     # the rule's (every group's): checked by the constructor
         else:
+            shared = sorted(k for k in self if k not in ('params', 'lr', 'weight_decay'))
             raise KeyError(f"{type(self._opt).__name__}.param_groups[{self._index}][{key!r}] cannot be assigned: "
-                           f"a group's 'lr' and 'weight_decay' can; States join a group with add_param_group")
+                           f"a group's 'lr' and 'weight_decay' can, and the optimizer's {shared} (every group's); "
+                           f"States join a group with add_param_group")
         super().__setitem__(key, value)
 
     def update(self, *args, **kwargs):
@@ -398,11 +403,15 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
 
     @property
     def param_groups(self):
-        """The parameter groups, each ``{'params': [paths], 'lr': ..., 'weight_decay': ...}``.
+        """The parameter groups, each ``{'params': [paths], 'lr': ..., 'weight_decay': ..., 'betas': ...}``.
 
         As in torch, ``opt.param_groups[i]['lr'] = value`` sets a group's
         learning rate (as :meth:`set_lr`) and ``['weight_decay'] = value`` its
-        weight decay; nothing else may be assigned. A step already compiled
+        weight decay. The rule's numeric hyperparameters (``'betas'``,
+        ``'eps'``, ``'momentum'``, ...) are the optimizer's, shared by every
+        group: ``['betas'] = value`` sets them, as ``opt.betas = value`` does
+        (torch's OneCycleLR cycling the momentum), and every group shows the
+        new value. Nothing else may be assigned. A step already compiled
         (``brainstate.transform.jit``, ``brainopt.jit``, the eager update's)
         uses the new values from its next call (:attr:`hyperparams`).
 
@@ -411,7 +420,8 @@ class Optimizer(UnitsMixin, MemoryMixin, BraintoolsNamesMixin, brainstate.graph.
         with :meth:`set_lr`.
         """
         self._settle()
-        return [_ParamGroup(self, i, {'params': list(g.paths), 'lr': g.lr, 'weight_decay': g.weight_decay})
+        shared = _arguments.numbers_of(self)
+        return [_ParamGroup(self, i, {'params': list(g.paths), 'lr': g.lr, 'weight_decay': g.weight_decay, **shared})
                 for i, g in enumerate(self._groups)]
 
     def _set_group_decay(self, value, group):

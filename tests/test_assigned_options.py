@@ -93,8 +93,14 @@ def test_a_shared_option_assigned_after_construction_is_refused(option):
 def test_other_param_group_changes_are_refused():
     opt = brainopt.SGD(lr=0.1).register_trainable_weights({'w': brainstate.ParamState(jnp.ones(2))})
     group = opt.param_groups[0]
-    with pytest.raises(KeyError, match=r"param_groups\[0\]\['momentum'\] cannot be assigned"):
-        group['momentum'] = 0.9
+    with pytest.raises(KeyError, match=r"param_groups\[0\]\['nesterov'\] cannot be assigned: .*'dampening', "
+                                       r"'momentum'\] \(every group's\)"):
+        group['nesterov'] = True
+    with pytest.raises(AttributeError, match='momentum=0.9 cannot be assigned to a built optimizer: it changes the '
+                                             'accumulators'):
+        group['momentum'] = 0.9          # plain SGD keeps no buffer
+    group['dampening'] = 0.5             # the optimizer's: every group shows it
+    assert opt.param_groups[0]['dampening'] == 0.5
     with pytest.raises(TypeError, match='cannot be removed'):
         del group['lr']
     with pytest.raises(ValueError, match='weight_decay'):

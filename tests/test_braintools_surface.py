@@ -214,10 +214,16 @@ def test_the_optimizer_names_a_braintools_script_reads():
     assert ours.get_last_lr()[1] == 0.5
 
 
-def test_a_rule_hyperparameter_cannot_be_assigned_and_silently_ignored():
+def test_a_rule_hyperparameter_is_assigned_or_read_only_never_silently_ignored():
+    """A constructor argument of the rule is set through the constructor's checks (tests/test_live_hyperparameters.py
+    pins what the next steps do with it); a name of the rule's that is no constructor argument is read-only."""
     opt = brainopt.Adam(1e-3, eps=1e-8)
-    with pytest.raises(AttributeError, match=r'Adam.eps is read-only: the update is compiled with eps=1e-08'):
-        opt.eps = 1e-3
-    assert opt.eps == 1e-8
+    opt.eps = 1e-3
+    assert opt.eps == 1e-3 and opt.rule.eps == 1e-3 and opt.param_groups[0]['eps'] == 1e-3
+    import brainopt.keras as K
+    k = K.Adam(learning_rate=1e-3)
+    with pytest.raises(AttributeError, match=r'Adam.keras is read-only: the update is compiled with keras=True'):
+        k.keras = False
+    assert k.rule.keras is True
     with pytest.raises(AttributeError, match="'Adam' object has no attribute 'nonsense'"):
         opt.nonsense

@@ -188,6 +188,9 @@ def test_default_betas_differ_only_by_float32_bias_correction(problem, monkeypat
         rules_module = importlib.import_module(f'brainopt.rules.{name}')
         if hasattr(rules_module, 'bias_correction'):
             monkeypatch.setattr(rules_module, 'bias_correction', float32_correction)
+    # (live betas are corrected through brainopt.rules.adam.live_bias_correction)
+    monkeypatch.setattr(importlib.import_module('brainopt.rules.adam'), 'live_bias_correction',
+                        lambda hyper, name, step: float32_correction(hyper[name], step))
     assert_trajectories_close(brainopt_trajectory(problem, opt()), expected, rtol=RTOL, atol=ATOL)
 
 

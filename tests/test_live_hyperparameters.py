@@ -487,7 +487,8 @@ NO_EFFECT_ARGUMENTS = {
 #: rows whose every assigned argument is live (Rule.live_names) and keeps the program's structure: a step compiled
 #: before reads the new numbers without tracing again; on every other row it traces again (the numbers are
 #: constants of the program)
-LIVE_ROWS = {'Adadelta', 'SGD-nesterov', 'Adam', 'AdamW-amsgrad', 'RMSprop', 'Momentum', 'MomentumNesterov'}
+LIVE_ROWS = {'Adadelta', 'SGD-nesterov', 'Adam', 'AdamW-amsgrad', 'RMSprop', 'Momentum', 'MomentumNesterov',
+             'Adamax', 'Yogi', 'AdaBelief', 'Lion', 'Adan', 'Lamb'}
 #: eager and brainstate.transform.jit on every row; a for_loop inside jit (the same tracing) on the live rows
 ARGUMENT_CASES = [(info, context) for info in OPTIMIZERS for context in ('eager', 'jit', 'for_loop')
                   if context != 'for_loop' or info.name in LIVE_ROWS]
@@ -622,3 +623,43 @@ def test_a_checkpoint_holds_the_rule_arguments_and_options_in_force(tmp_path):
             resumed.load_state_dict({**d, entry: value})
         assert (resumed.betas, resumed.grad_clip_norm) == before[1:]
         assert_bitwise(memory(resumed_states, resumed), before[0], 'a refused state dict changed something')
+
+
+def test_torch_one_cycle_momentum_written_into_param_groups_follows_torch():
+    """torch's OneCycleLR with ``cycle_momentum`` writes each group's ``'lr'`` and ``'betas'`` before every step.
+    The same writes into a brainopt Adam, whose step is compiled once, follow torch's trajectory to float32
+    round-off (the tolerance of the golden tests), and nothing traces again."""
+    import torch
+
+    from peers import make_problem
+    problem = make_problem(seed=3, steps=12)
+    names = problem.names
+    tparams = [torch.nn.Parameter(torch.tensor(problem.params0[n])) for n in names]
+    topt = torch.optim.Adam(tparams, lr=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.05, total_steps=problem.steps, cycle_momentum=True,
+                                                base_momentum=0.6, max_momentum=0.95)
+    states = {n: brainstate.ParamState(jnp.asarray(problem.params0[n])) for n in names}
+    opt = brainopt.Adam(lr=0.01).register_trainable_weights(states)
+    traces = []
+
+    @brainstate.transform.jit
+    def step(grads):
+        traces.append(1)
+        opt.update(grads)
+    seen = set()
+    for t in range(problem.steps):
+        group = topt.param_groups[0]
+        opt.param_groups[0]['lr'] = group['lr']
+        opt.param_groups[0]['betas'] = group['betas']
+        seen.add(group['betas'][0])
+        grads = problem.grad({n: p.detach().numpy() for n, p in zip(names, tparams)}, t)
+        for n, p in zip(names, tparams):
+            p.grad = torch.tensor(grads[n])
+        topt.step()
+        sched.step()
+        step({n: jnp.asarray(g) for n, g in problem.grad({n: np.asarray(s.value) for n, s in states.items()},
+                                                          t).items()})
+        for n, p in zip(names, tparams):
+            np.testing.assert_allclose(np.asarray(states[n].value), p.detach().numpy(), rtol=2e-6, atol=1e-7,
+                                       err_msg=f'step {t}, {n}')
+    assert len(seen) > 8 and len(traces) == 1       # the momentum cycled, and one trace

@@ -3,8 +3,8 @@ from typing import Tuple
 
 import jax.numpy as jnp
 
-from .adam import corrected
-from .base import Rule, full_like
+from .adam import beta_numbers, live_corrected
+from .base import Rule, complement, full_like
 
 __all__ = ['AdaBeliefRule']
 
@@ -33,6 +33,7 @@ class AdaBeliefRule(Rule):
     eps_units = {'eps': (0, 1), 'eps_root': (0, 2)}
 
     hyper_names = ('b1', 'b2', 'eps', 'eps_root')
+    live_names = ('b1', 'b2', 'eps', 'eps_root')
 
     def __init__(self, b1: float, b2: float, eps: float, eps_root: float, amsgrad: bool = False):
         self.b1, self.b2, self.eps, self.eps_root, self.amsgrad = b1, b2, eps, eps_root, amsgrad
@@ -41,16 +42,19 @@ class AdaBeliefRule(Rule):
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
+    def derived(self, values):
+        return beta_numbers(values, 'b1', 'b2')
+
     def update_leaf(self, grad, param, slots, count, lr, hyper):
         b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
-        m = (1 - b1) * grad + b1 * slots['exp_avg']
+        m = complement(hyper, 'b1') * grad + b1 * slots['exp_avg']
         err = grad - m
-        s = (1 - b2) * (err * err) + b2 * slots['exp_avg_var'] + hyper['eps_root']
+        s = complement(hyper, 'b2') * (err * err) + b2 * slots['exp_avg_var'] + hyper['eps_root']
         new = {'exp_avg': m, 'exp_avg_var': s}
         if self.amsgrad:
             s = new['max_exp_avg_var'] = jnp.maximum(slots['max_exp_avg_var'], s)
-        m_hat = m / corrected(b1, count, dt)
-        s_hat = s / corrected(b2, count, dt)
+        m_hat = m / live_corrected(hyper, 'b1', count, dt)
+        s_hat = s / live_corrected(hyper, 'b2', count, dt)
         return -lr.astype(dt) * (m_hat / (jnp.sqrt(s_hat) + hyper['eps'])), new
 
     def config(self):

@@ -33,6 +33,7 @@ class AdagradRule(Rule):
         if eps_placement not in ('outside', 'inside'):
             raise ValueError(f"Adagrad: eps_placement must be 'outside' or 'inside', got {eps_placement!r}")
         self.lr_decay = lr_decay
+        self._constant = lr_decay == 0      # (structure): read by the update, not lr_decay itself
         self.initial_accumulator_value = initial_accumulator_value
         self.eps = eps
         self.eps_placement = eps_placement
@@ -49,7 +50,7 @@ class AdagradRule(Rule):
             std = jnp.sqrt(total) + hyper['eps']
         else:
             std = jnp.sqrt(total + hyper['eps'])
-        clr = lr if self.lr_decay == 0 else lr / (1 + count * hyper['lr_decay'])
+        clr = lr if self._constant else lr / (1 + count * hyper['lr_decay'])
         return -clr.astype(grad.dtype) * grad / std, {'sum': total}
 
     def config(self):

@@ -36,6 +36,18 @@ def live_bias_correction(hyper, name, step):
     return bias_correction(hyper[name], step)
 
 
+def beta_numbers(values, *names):
+    """What :meth:`Rule.derived` gives for decay rates that a rule bias-corrects: ``'1-<name>'`` and
+    ``'log(<name>)'`` of each (:func:`live_corrected`)."""
+    return {**complements(values, *names), **{f'log({n})': log_beta(values[n]) for n in names if n in values}}
+
+
+def live_corrected(hyper, name, count, dt):
+    """:func:`corrected` of ``hyper[name]``, live or not (:func:`live_bias_correction`)."""
+    return shared(('bias_correction', name, dt), (count, hyper),
+                  lambda c, h: live_bias_correction(h, name, (c + 1).astype(jnp.float32)).astype(dt))
+
+
 def corrected(beta: float, count, dt):
     """:func:`bias_correction` at ``t = count + 1``, cast to ``dt``: computed once per update call
     (:func:`brainopt.rules.base.shared`), not once per parameter."""
@@ -99,14 +111,14 @@ class AdamRule(Rule):
         self.eps = eps
         self.amsgrad = amsgrad
         self.keras = bool(keras)
+        self._small = abs(1 - b1) < 0.5     # torch's lerp branch (structure): read by the update, not b1 itself
         self.slots = ('exp_avg', 'exp_avg_sq') + (('max_exp_avg_sq',) if amsgrad else ())
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
     def derived(self, values):
-        return {**complements(values, 'b1', 'b2'),
-                **{f'log({n})': log_beta(values[n]) for n in ('b1', 'b2') if n in values}}
+        return beta_numbers(values, 'b1', 'b2')
 
     def structure(self, values):
         return (abs(1 - values['b1']) < 0.5,) if 'b1' in values else ()    # torch's lerp branch
@@ -115,7 +127,7 @@ class AdamRule(Rule):
         if self.keras:
             return self._keras_update(grad, slots, count, lr, hyper)
         b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
-        m = lerp(slots['exp_avg'], grad, complement(hyper, 'b1'), small=abs(1 - self.b1) < 0.5, rest=b1)
+        m = lerp(slots['exp_avg'], grad, complement(hyper, 'b1'), small=self._small, rest=b1)
         v = slots['exp_avg_sq'] * b2 + complement(hyper, 'b2') * grad * grad
         new = {'exp_avg': m, 'exp_avg_sq': v}
         if self.amsgrad:

@@ -11,8 +11,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from .adam import bias_correction, corrected, lerp
-from .base import Rule, full_like
+from .adam import beta_numbers, bias_correction, corrected, lerp, live_bias_correction
+from .base import Rule, complement, full_like
 
 __all__ = ['AdamaxRule', 'NadamRule', 'RAdamRule']
 
@@ -40,10 +40,18 @@ class AdamaxRule(Rule):
     eps_units = {'eps': (0, 1)}
 
     hyper_names = ('b1', 'b2', 'eps')
+    live_names = ('b1', 'b2', 'eps')
 
     def __init__(self, b1: float, b2: float, eps: float, keras: bool = False):
         self.b1, self.b2, self.eps = b1, b2, eps
         self.keras = bool(keras)
+        self._small = abs(1 - b1) < 0.5     # torch's lerp branch (structure): read by the update, not b1 itself
+
+    def derived(self, values):
+        return beta_numbers(values, 'b1')
+
+    def structure(self, values):
+        return (abs(1 - values['b1']) < 0.5,) if 'b1' in values else ()    # torch's lerp branch
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
@@ -51,14 +59,14 @@ class AdamaxRule(Rule):
     def update_leaf(self, grad, param, slots, count, lr, hyper):
         if self.keras:          # keras/src/optimizers/adamax.py, operation by operation
             dt = grad.dtype
-            m = slots['exp_avg'] + (grad - slots['exp_avg']) * (1 - hyper['b1'])
+            m = slots['exp_avg'] + (grad - slots['exp_avg']) * complement(hyper, 'b1')
             u = jnp.maximum(slots['exp_inf'] * hyper['b2'], jnp.abs(grad))
             b1_power = jnp.power(jnp.asarray(hyper['b1'], dt), (count + 1).astype(dt))
             return -(lr.astype(dt) * m) / ((1 - b1_power) * (u + hyper['eps'])), {'exp_avg': m, 'exp_inf': u}
-        m = lerp(slots['exp_avg'], grad, 1 - hyper['b1'])
+        m = lerp(slots['exp_avg'], grad, complement(hyper, 'b1'), small=self._small, rest=hyper['b1'])
         u = jnp.maximum(slots['exp_inf'] * hyper['b2'], jnp.abs(grad) + hyper['eps'])
         step = (count + 1).astype(jnp.float32)
-        clr = (lr / bias_correction(hyper['b1'], step)).astype(grad.dtype)
+        clr = (lr / live_bias_correction(hyper, 'b1', step)).astype(grad.dtype)
         return -clr * m / u, {'exp_avg': m, 'exp_inf': u}
 
     def config(self):

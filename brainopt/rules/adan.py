@@ -2,8 +2,8 @@
 import jax.numpy as jnp
 
 from ..transforms.weight_decay import is_zero
-from .adam import corrected
-from .base import full_like
+from .adam import beta_numbers, live_corrected
+from .base import complement, full_like
 from .lamb import DecayInRule
 
 __all__ = ['AdanRule']
@@ -44,6 +44,7 @@ class AdanRule(DecayInRule):
     eps_units = {'eps': (0, 1)}
 
     hyper_names = ('b1', 'b2', 'b3', 'eps')
+    live_names = ('b1', 'b2', 'b3', 'eps')
 
     def __init__(self, b1: float, b2: float, b3: float, eps: float, proximal: bool = False,
                  paper_diff_weight: bool = False):
@@ -53,17 +54,20 @@ class AdanRule(DecayInRule):
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
+    def derived(self, values):
+        return beta_numbers(values, 'b1', 'b2', 'b3')
+
     def update_leaf_decay(self, grad, param, slots, count, lr, hyper, weight_decay):
         b1, b2, b3, dt = hyper['b1'], hyper['b2'], hyper['b3'], grad.dtype
         diff = jnp.where(count == 0, jnp.zeros((), dt), grad - slots['prev_grad'])
-        m = (1 - b1) * grad + b1 * slots['exp_avg']
-        d = (1 - b2) * diff + b2 * slots['exp_avg_diff']
-        w = b2 if self.paper_diff_weight else 1 - b2     # the weight of the gradient difference
+        m = complement(hyper, 'b1') * grad + b1 * slots['exp_avg']
+        d = complement(hyper, 'b2') * diff + b2 * slots['exp_avg_diff']
+        w = b2 if self.paper_diff_weight else complement(hyper, 'b2')     # the weight of the gradient difference
         sq = grad + w * diff
-        n = (1 - b3) * (sq * sq) + b3 * slots['exp_avg_sq']
-        m_hat = m / corrected(b1, count, dt)
-        d_hat = d / corrected(b2, count, dt)
-        n_hat = n / corrected(b3, count, dt)
+        n = complement(hyper, 'b3') * (sq * sq) + b3 * slots['exp_avg_sq']
+        m_hat = m / live_corrected(hyper, 'b1', count, dt)
+        d_hat = d / live_corrected(hyper, 'b2', count, dt)
+        n_hat = n / live_corrected(hyper, 'b3', count, dt)
         u = (m_hat + w * d_hat) / (jnp.sqrt(n_hat) + hyper['eps'])
         new = {'exp_avg': m, 'exp_avg_diff': d, 'exp_avg_sq': n, 'prev_grad': grad}
         lr = lr.astype(dt)

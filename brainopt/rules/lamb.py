@@ -7,8 +7,8 @@ AdamW), where neither the engine's coupled nor its decoupled decay can put it.
 import jax.numpy as jnp
 
 from ..transforms.weight_decay import is_zero
-from .adam import corrected, lerp
-from .base import Rule, full_like
+from .adam import beta_numbers, lerp, live_corrected
+from .base import Rule, complement, full_like
 
 __all__ = ['DecayInRule', 'LambRule']
 
@@ -79,19 +79,27 @@ class LambRule(DecayInRule):
     eps_units = {'eps': (0, 1)}
 
     hyper_names = ('b1', 'b2', 'eps')
+    live_names = ('b1', 'b2', 'eps')
 
     def __init__(self, b1: float, b2: float, eps: float, weight_decay: float = 0.0):
         self.b1, self.b2, self.eps, self.weight_decay = b1, b2, eps, weight_decay
+        self._small = abs(1 - b1) < 0.5     # torch's lerp branch (structure): read by the update, not b1 itself
 
     def init_leaf(self, param):
         return {s: full_like(param, 0.) for s in self.slots}
 
+    def derived(self, values):
+        return beta_numbers(values, 'b1', 'b2')
+
+    def structure(self, values):
+        return (abs(1 - values['b1']) < 0.5,) if 'b1' in values else ()    # torch's lerp branch
+
     def update_leaf_decay(self, grad, param, slots, count, lr, hyper, weight_decay):
         b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
-        m = lerp(slots['exp_avg'], grad, 1 - b1)
-        v = slots['exp_avg_sq'] * b2 + (1 - b2) * grad * grad
-        m_hat = m / corrected(b1, count, dt)
-        v_hat = v / corrected(b2, count, dt)
+        m = lerp(slots['exp_avg'], grad, complement(hyper, 'b1'), small=self._small, rest=b1)
+        v = slots['exp_avg_sq'] * b2 + complement(hyper, 'b2') * grad * grad
+        m_hat = m / live_corrected(hyper, 'b1', count, dt)
+        v_hat = v / live_corrected(hyper, 'b2', count, dt)
         r = m_hat / (jnp.sqrt(v_hat) + hyper['eps'])
         if not is_zero(weight_decay):
             r = r + weight_decay * param

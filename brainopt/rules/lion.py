@@ -1,7 +1,7 @@
 """Lion (Chen et al., 2023): the sign of an interpolated momentum."""
 import jax.numpy as jnp
 
-from .base import Rule, full_like
+from .base import Rule, complement, complements, full_like
 
 __all__ = ['LionRule']
 
@@ -24,6 +24,7 @@ class LionRule(Rule):
     slot_units = {'exp_avg': (0, 1)}
 
     hyper_names = ('b1', 'b2')
+    live_names = ('b1', 'b2')
 
     def __init__(self, b1: float, b2: float):
         self.b1, self.b2 = b1, b2
@@ -31,10 +32,13 @@ class LionRule(Rule):
     def init_leaf(self, param):
         return {'exp_avg': full_like(param, 0.)}
 
+    def derived(self, values):
+        return complements(values, 'b1', 'b2')
+
     def update_leaf(self, grad, param, slots, count, lr, hyper):
         m = slots['exp_avg']
-        direction = jnp.sign((1 - hyper['b1']) * grad + hyper['b1'] * m)
-        m = (1 - hyper['b2']) * grad + hyper['b2'] * m
+        direction = jnp.sign(complement(hyper, 'b1') * grad + hyper['b1'] * m)
+        m = complement(hyper, 'b2') * grad + hyper['b2'] * m
         return -lr.astype(grad.dtype) * direction, {'exp_avg': m}
 
     def config(self):

@@ -1,4 +1,6 @@
 """RMSprop (Tieleman and Hinton, 2012), centered (Graves, 2013) and with momentum."""
+from typing import Tuple
+
 import jax.numpy as jnp
 
 from .adam import lerp
@@ -34,7 +36,7 @@ class RMSpropRule(Rule):
     slot_units = {'square_avg': (0, 2), 'grad_avg': (0, 1), 'momentum_buffer': (0, 0)}
 
     hyper_names = ('alpha', 'eps', 'momentum')
-    live_names = ('alpha', 'eps', 'momentum')
+    live_names: Tuple[str, ...] = ('alpha', 'eps', 'momentum')
 
     def __init__(self, alpha: float, eps: float, momentum: float = 0.0, centered: bool = False,
                  eps_placement: str = 'outside', lr_in_buffer: bool = False):
@@ -44,6 +46,7 @@ class RMSpropRule(Rule):
         self.eps = eps
         self.momentum = momentum
         self.centered = centered
+        self._small = abs(1 - alpha) < 0.5  # torch's lerp branch (structure): read by the update, not alpha itself
         self.eps_placement = eps_placement
         self.lr_in_buffer = bool(lr_in_buffer)
         if self.lr_in_buffer:
@@ -70,7 +73,7 @@ class RMSpropRule(Rule):
         new = {'square_avg': square_avg}
         if self.centered:
             grad_avg = new['grad_avg'] = lerp(slots['grad_avg'], grad, complement(hyper, 'alpha'),
-                                              small=abs(1 - self.alpha) < 0.5, rest=alpha)
+                                              small=self._small, rest=alpha)
             var = square_avg - grad_avg * grad_avg
         else:
             var = square_avg

@@ -1,4 +1,6 @@
 """Stochastic gradient descent, with heavy-ball or Nesterov momentum."""
+from typing import Tuple
+
 import jax.numpy as jnp
 
 from .base import Rule, complement, complements, full_like
@@ -37,13 +39,14 @@ class SGDRule(Rule):
     slot_units = {'momentum_buffer': (0, 1)}
 
     hyper_names = ('momentum', 'dampening')
-    live_names = ('momentum', 'dampening')
+    live_names: Tuple[str, ...] = ('momentum', 'dampening')
 
     def __init__(self, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
                  lr_in_buffer: bool = False):
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = nesterov
+        self._undamped = dampening == 0     # (structure): read by the update, not the dampening itself
         self.lr_in_buffer = bool(lr_in_buffer)
         self.slots = ('momentum_buffer',) if momentum > 0 else ()
         if not self.slots:
@@ -67,11 +70,11 @@ class SGDRule(Rule):
         mu, undamped = hyper['momentum'], complement(hyper, 'dampening')
         buf = slots['momentum_buffer']
         if self.lr_in_buffer:   # Keras: m = m*mu - g*lr; p += m (Nesterov: p += m*mu - g*lr); here b = -m
-            step = grad * lr if self.dampening == 0 else jnp.where(count == 0, grad * lr, grad * lr * undamped)
+            step = grad * lr if self._undamped else jnp.where(count == 0, grad * lr, grad * lr * undamped)
             buf = buf * mu + step
             return -(buf * mu + grad * lr) if self.nesterov else -buf, {'momentum_buffer': buf}
         # torch: buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-        if self.dampening == 0:
+        if self._undamped:
             buf = buf * mu + grad
         else:
             buf = jnp.where(count == 0, grad, buf * mu + grad * undamped)

@@ -1,8 +1,8 @@
 """Yogi (Zaheer, Reddi, Sachan, Kale and Kumar, 2018): Adam with an additive second moment."""
 import jax.numpy as jnp
 
-from .adam import corrected
-from .base import Rule, full_like
+from .adam import beta_numbers, live_corrected
+from .base import Rule, complement, full_like
 
 __all__ = ['YogiRule']
 
@@ -28,6 +28,7 @@ class YogiRule(Rule):
     eps_units = {'eps': (0, 1)}
 
     hyper_names = ('b1', 'b2', 'eps')
+    live_names = ('b1', 'b2', 'eps')
 
     def __init__(self, b1: float, b2: float, eps: float, initial_accumulator_value: float):
         self.b1, self.b2, self.eps = b1, b2, eps
@@ -36,14 +37,17 @@ class YogiRule(Rule):
     def init_leaf(self, param):
         return {s: full_like(param, self.initial_accumulator_value) for s in self.slots}
 
+    def derived(self, values):
+        return beta_numbers(values, 'b1', 'b2')
+
     def update_leaf(self, grad, param, slots, count, lr, hyper):
-        b1, b2, dt = hyper['b1'], hyper['b2'], grad.dtype
-        m = (1 - b1) * grad + b1 * slots['exp_avg']
+        b1, dt = hyper['b1'], grad.dtype
+        m = complement(hyper, 'b1') * grad + b1 * slots['exp_avg']
         g2 = grad * grad
         v = slots['exp_avg_sq']
-        v = v - (1 - b2) * jnp.sign(v - g2) * g2
-        m_hat = m / corrected(b1, count, dt)
-        v_hat = v / corrected(b2, count, dt)
+        v = v - complement(hyper, 'b2') * jnp.sign(v - g2) * g2
+        m_hat = m / live_corrected(hyper, 'b1', count, dt)
+        v_hat = v / live_corrected(hyper, 'b2', count, dt)
         return -lr.astype(dt) * (m_hat / (jnp.sqrt(v_hat) + hyper['eps'])), {'exp_avg': m, 'exp_avg_sq': v}
 
     def config(self):
