@@ -32,10 +32,11 @@ class Arguments:
     """The arguments an optimizer was built with, by name (those given, not the defaults); a plain object, so that
     ``brainstate.graph`` does not list the States of a template optimizer among its own."""
 
-    __slots__ = ('values', 'parameters')
+    __slots__ = ('values', 'parameters', 'probe')
 
     def __init__(self, values, parameters):
         self.values, self.parameters = values, parameters
+        self.probe = None       # the class built with ``values`` (kept by an assignment for the next one)
 
 
 def record(opt, init, bound):
@@ -168,7 +169,7 @@ def prepare(opt, changes):
                 values.pop(alias, None)
         values[name] = value
     shown = ', '.join(f'{k}={v!r}' for k, v in changes.items())
-    before = _probe(type(opt), args.values)
+    before = args.probe if args.probe is not None else _probe(type(opt), args.values)
     try:
         after = _probe(type(opt), values)
     except (TypeError, ValueError) as e:
@@ -180,6 +181,8 @@ def prepare(opt, changes):
 
     rule, live = None, False
     if _rule_numbers(before.rule) != _rule_numbers(after.rule):
+        rule, live = after.rule, _only_live_values_differ(opt.rule, after.rule)
+    if rule is not None and not live:      # (a live number never shapes the accumulators: Rule.live_names)
         if _memory_layout(opt, after.rule) != _memory_layout(opt, opt.rule):
             raise AttributeError(f'{owner}: {shown} cannot be assigned to a built optimizer: it changes the '
                                  f'accumulators the update keeps. {how}')
@@ -187,7 +190,6 @@ def prepare(opt, changes):
             raise AttributeError(f'{owner}: {shown} cannot be assigned after weights are registered: it sets the '
                                  f'values their accumulators start from, and theirs have started. {how}, or assign '
                                  f'it before register_trainable_weights')
-        rule, live = after.rule, _only_live_values_differ(opt.rule, after.rule)
     options, copied = {}, {}
     for key in sorted(set(vars(before)) | set(vars(after))):
         old, new = vars(before).get(key), vars(after).get(key)
@@ -214,7 +216,7 @@ def prepare(opt, changes):
             object.__setattr__(opt, 'rule', rule)
         if quantities is not None:
             object.__setattr__(opt, '_quantity_hypers', dict(quantities))
-        args.values = values
+        args.values, args.probe = values, after
         numbers = {k: _weak_value(v) for k, v in opt._rule_live_numbers().items()} if rule is not None else None
         if (rule is not None and not live) or copied or quantities is not None:
             opt._structure_changed(numbers)

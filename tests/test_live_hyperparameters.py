@@ -71,6 +71,17 @@ def memory(states, opt):
                                       if path != ('hyperparams',)}))
 
 
+def continue_from(info, context, params, state, **kw):
+    """The reference: an optimizer built with ``kw`` from the start, given the parameters ``params`` and the
+    optimizer state ``state`` (:func:`snapshot`), stepped twice (gradients of steps 3 and 4) in ``context``."""
+    ref_states, ref = build(info, params['w'], params['b'], **kw)
+    ref.load_state_dict(state)
+    ref_step, _ = stepper(info, ref, context)
+    for t in (3, 4):
+        ref_step(grads_at(t))
+    return memory(ref_states, ref)
+
+
 def assert_bitwise(a, b, what):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=what)
@@ -138,12 +149,7 @@ def test_assigned_values_are_used_by_the_next_step_without_tracing_again(info, c
     assert all(getattr(opt, k) == v for k, v in new_options.items())
 
     def continued(**values):
-        ref_states, ref = build(info, params['w'], params['b'], **{**new_options, **values}, use_ema=True)
-        ref.load_state_dict(state)
-        ref_step, _ = stepper(info, ref, context)
-        for t in (3, 4):
-            ref_step(grads_at(t))
-        return memory(ref_states, ref)
+        return continue_from(info, context, params, state, **{**new_options, **values}, use_ema=True)
     assert_bitwise(memory(states, opt), continued(**new), f'{info.name} {context}')
     if context == 'jit':
         # the comparison can fail: an optimizer that kept either old value ends elsewhere
@@ -535,12 +541,7 @@ def test_assigned_rule_arguments_are_used_by_the_next_step(info, context):
                                       'is not in LIVE_ROWS')
 
     def continued(**values):
-        ref_states, ref = build(info, params['w'], params['b'], **values)
-        ref.load_state_dict(state)
-        ref_step, _ = stepper(info, ref, context)
-        for t in (3, 4):
-            ref_step(grads_at(t))
-        return memory(ref_states, ref)
+        return continue_from(info, context, params, state, **values)
     assert_bitwise(memory(states, opt), continued(**new), f'{info.name} {context}')
     if context == 'jit':
         ours = memory(states, opt)

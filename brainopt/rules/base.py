@@ -51,7 +51,8 @@ class Rule:
     #: the hyperparameters (of :attr:`hyper_names`) that a compiled step reads as values: the engine keeps them,
     #: and the numbers :meth:`derived` computes from them, in the optimizer's State ``opt.hyperparams``, so a new
     #: value reaches a step compiled before without tracing it again. The update may read their Python values (the
-    #: rule's attributes) only for what :meth:`structure` returns; every other name is a constant of the program
+    #: rule's attributes) only for what :meth:`structure` returns, and :meth:`init_leaf` never reads them (a new
+    #: value keeps the accumulators as they are); every other name is a constant of the program
     live_names: Tuple[str, ...] = ()
 
     #: True for a rule whose ``update`` takes ``decay=``, the step's :class:`brainopt.transforms.weight_decay.Plan`
