@@ -29,7 +29,7 @@ __all__ = []
 
 
 class Arguments:
-    """The arguments an optimizer was built with, by name (those given, not the defaults); a plain object, so that
+    """The arguments an optimizer was built with, by name (defaults included); a plain object, so that
     ``brainstate.graph`` does not list the States of a template optimizer among its own."""
 
     __slots__ = ('values', 'parameters', 'probe')

@@ -78,8 +78,8 @@ class BraintoolsNamesMixin:
         raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')
 
     def __setattr__(self, name, value):
-        if (name not in self.__dict__ and _read_only(type(self), name) and 'hyperparams' in self.__dict__
-                and _arguments.is_argument(self, name)):
+        if ('hyperparams' in self.__dict__ and name not in self.__dict__ and _arguments.is_argument(self, name)
+                and _read_only(type(self), name)):
             _arguments.assign(self, {name: value})   # opt.betas = ..., opt.eps = ...: checked by the constructor
             return
         if (name in self._rule_config() and name not in self.__dict__
